@@ -1,0 +1,1 @@
+"""The four services of customer-signals; they never import each other."""

@@ -1,0 +1,1 @@
+"""Complaint workflow, SLA clocks and breaches, satisfaction surveys."""

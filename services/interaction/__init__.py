@@ -1,0 +1,1 @@
+"""Multi-channel interactions and orders, including contact-center ingestion."""

@@ -1,0 +1,1 @@
+"""The streaming loyalty / churn-risk scorer (Faust) and its read API."""

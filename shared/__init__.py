@@ -1,0 +1,1 @@
+"""customer-signals common package: event contracts, Kafka and Mongo plumbing, settings, stack."""

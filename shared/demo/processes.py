@@ -1,0 +1,102 @@
+"""Start and stop the services as local processes wired to the local stack."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from shared.stack.errors import StackError
+from shared.stack.processes import ManagedProcess, port_open, tail
+from shared.stack.settings import StackSettings
+
+
+@dataclass(frozen=True)
+class LocalService:
+    name: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+SERVICES = (
+    LocalService("customer", 8001),
+    LocalService("interaction", 8002),
+    LocalService("complaint", 8003),
+    LocalService("scoring", 8004),
+)
+
+
+class ServiceRunner:
+    def __init__(self, stack: StackSettings) -> None:
+        self.stack = stack
+        self.run_dir = stack.state_dir / "run"
+
+    def process(self, service: LocalService) -> ManagedProcess:
+        return ManagedProcess(service.name, self.run_dir, marker=f"services.{service.name}")
+
+    def environment(self, service: LocalService) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            CRM_KAFKA_BOOTSTRAP_SERVERS=self.stack.bootstrap_servers,
+            CRM_MONGO_URL=self.stack.mongo_url,
+            CRM_TOPIC_PARTITIONS=str(self.stack.topic_partitions),
+            CRM_HTTP_PORT=str(service.port),
+        )
+        return env
+
+    def up(self) -> list[str]:
+        """Start the services that are not running; wait until each is ready."""
+        started = []
+        for service in SERVICES:
+            process = self.process(service)
+            if process.pid() is not None:
+                continue
+            if port_open("127.0.0.1", service.port):
+                raise StackError(
+                    f"port {service.port} for the {service.name} service is already taken",
+                    "stop the process that holds it",
+                )
+            process.start(
+                [sys.executable, "-m", f"services.{service.name}"],
+                env=self.environment(service),
+            )
+            started.append(service.name)
+        for service in SERVICES:
+            self._wait_ready(service)
+        return started
+
+    def _wait_ready(self, service: LocalService, timeout: float = 60.0) -> None:
+        process = self.process(service)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.pid() is None:
+                raise StackError(
+                    f"the {service.name} service exited during start-up",
+                    f"read its log: {process.log_file}",
+                    _tail(process),
+                )
+            try:
+                with urllib.request.urlopen(service.url + "/readyz", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.3)
+        raise StackError(
+            f"the {service.name} service did not become ready within {timeout:.0f} s",
+            f"read its log: {process.log_file}",
+            _tail(process),
+        )
+
+    def down(self) -> list[str]:
+        return [s.name for s in SERVICES if self.process(s).stop(timeout=15)]
+
+
+def _tail(process: ManagedProcess) -> str:
+    return tail(process.log_file)

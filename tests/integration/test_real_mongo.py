@@ -1,0 +1,65 @@
+"""The local FerretDB answers like MongoDB for the operations the services rely on."""
+
+from __future__ import annotations
+
+import pytest
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from shared.mongo import Collection, MongoClient, database
+from shared.settings import ConnectionSettings
+from tests.conftest import unique
+
+
+@pytest.fixture
+def collection(mongo_client: MongoClient, connection: ConnectionSettings) -> Collection:
+    return database(mongo_client, connection, "stack")[unique("docs")]
+
+
+async def test_write_then_read(collection: Collection) -> None:
+    await collection.insert_one({"_id": "c-1", "name": "保定枪手", "tags": ["insecticide"]})
+    found = await collection.find_one({"_id": "c-1"})
+    assert found == {"_id": "c-1", "name": "保定枪手", "tags": ["insecticide"]}
+
+
+async def test_state_change_and_pending_event_in_one_atomic_update(collection: Collection) -> None:
+    await collection.insert_one({"_id": "c-2", "version": 1, "grade": "B", "outbox": []})
+    updated = await collection.find_one_and_update(
+        {"_id": "c-2", "version": 1},
+        {
+            "$set": {"grade": "A"},
+            "$inc": {"version": 1},
+            "$push": {"outbox": {"id": "e-1", "type": "crm.customer.updated.v1"}},
+        },
+        return_document=ReturnDocument.AFTER,
+    )
+    assert updated is not None
+    assert updated["grade"] == "A" and updated["version"] == 2
+    assert [e["id"] for e in updated["outbox"]] == ["e-1"]
+
+    await collection.find_one_and_update(
+        {"_id": "c-2"}, {"$push": {"outbox": {"id": "e-2", "type": "x"}}}
+    )
+    # FerretDB 1.24's $pull matches whole values only (no conditions such as {"id": ...}),
+    # so the relay removes the exact pending documents it published with $pullAll.
+    published = updated["outbox"]
+    relayed = await collection.find_one_and_update(
+        {"_id": "c-2"},
+        {"$pullAll": {"outbox": published}},
+        return_document=ReturnDocument.AFTER,
+    )
+    assert relayed is not None
+    assert [e["id"] for e in relayed["outbox"]] == ["e-2"]
+
+    stale = await collection.find_one_and_update(
+        {"_id": "c-2", "version": 1}, {"$set": {"grade": "C"}}
+    )
+    assert stale is None, "a guarded update on an old version must not match"
+
+
+async def test_unique_index_violation_is_a_clear_error(collection: Collection) -> None:
+    await collection.create_index("erp_code", unique=True)
+    await collection.insert_one({"_id": "a", "erp_code": "ERP-001"})
+    with pytest.raises(DuplicateKeyError) as caught:
+        await collection.insert_one({"_id": "b", "erp_code": "ERP-001"})
+    assert caught.value.code == 11000
