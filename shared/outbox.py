@@ -1,0 +1,258 @@
+"""The embedded outbox: a state change and its events are written in one atomic update.
+
+Pending events live inside the entity's own document (field ``outbox``), so single-document
+atomicity is enough: no multi-document transaction (which FerretDB lacks). A relay per service
+publishes them in order per document and removes each only after the broker acknowledged it.
+A relay that dies between publishing and removing re-publishes on restart: a duplicate with
+the same event ``id``, which every consumer drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ReturnDocument, UpdateOne
+
+from shared.events import Event, KafkaRecord, encode, utc_now
+from shared.mongo import Collection, Document
+from shared.producer import EventProducer
+
+log = logging.getLogger(__name__)
+
+OUTBOX = "outbox"
+PENDING = "outbox_pending"
+LEASE_UNTIL = "outbox_lease_until"
+LEASE_OWNER = "outbox_lease_owner"
+LEASE_TOKEN = "outbox_lease_token"
+
+
+def outbox_entry(event: Event[Any], *, queued_at: datetime) -> Document:
+    """An event as stored in a document's outbox: the encoded record, ready to send."""
+    record = encode(event)
+    return {
+        "id": event.id,
+        "topic": record.topic,
+        "key": record.key.decode(),
+        "value": record.value.decode(),
+        # A sub-document, not a list of pairs: FerretDB refuses nested arrays.
+        "headers": {name: value.decode() for name, value in record.headers},
+        "queued_at": queued_at,
+    }
+
+
+def _record(entry: Mapping[str, Any]) -> KafkaRecord:
+    return KafkaRecord(
+        topic=entry["topic"],
+        key=entry["key"].encode(),
+        value=entry["value"].encode(),
+        headers=tuple((name, value.encode()) for name, value in entry["headers"].items()),
+    )
+
+
+def with_events(
+    update: Mapping[str, Any], events: Sequence[Event[Any]], *, queued_at: datetime
+) -> dict[str, Any]:
+    """`update` extended so that the same atomic update appends `events` to the outbox."""
+    merged = {operator: dict(fields) for operator, fields in update.items()}
+    if events:
+        entries = [outbox_entry(event, queued_at=queued_at) for event in events]
+        merged.setdefault("$push", {})[OUTBOX] = {"$each": entries}
+        merged.setdefault("$inc", {})[PENDING] = len(entries)
+    return merged
+
+
+def new_document_with_events(
+    document: Mapping[str, Any], events: Sequence[Event[Any]], *, queued_at: datetime
+) -> Document:
+    """A document to insert, carrying its first events in its outbox."""
+    return {
+        **document,
+        OUTBOX: [outbox_entry(event, queued_at=queued_at) for event in events],
+        PENDING: len(events),
+    }
+
+
+async def update_with_events(
+    collection: Collection,
+    query: Mapping[str, Any],
+    update: Mapping[str, Any],
+    events: Sequence[Event[Any]],
+    *,
+    queued_at: datetime,
+    upsert: bool = False,
+) -> Document | None:
+    """Apply `update` and enqueue `events` atomically; the updated document, or None."""
+    return await collection.find_one_and_update(
+        dict(query),
+        with_events(update, events, queued_at=queued_at),
+        return_document=ReturnDocument.AFTER,
+        upsert=upsert,
+    )
+
+
+async def ensure_outbox_index(collection: Collection) -> None:
+    await collection.create_index(PENDING)
+
+
+@dataclass(frozen=True)
+class RelayPass:
+    """What one relay pass did."""
+
+    published: int
+    documents: int
+    failed: int
+
+
+class OutboxRelay:
+    """Publishes the pending events of one or more collections, then removes them.
+
+    Documents are claimed with a lease so several replicas of a service do not publish the same
+    document at once; a relay restarted under the same `relay_id` takes its own claims back at
+    once, others wait for the lease to expire.
+    """
+
+    def __init__(
+        self,
+        collections: Sequence[Collection],
+        producer: EventProducer,
+        *,
+        relay_id: str,
+        batch_size: int = 500,
+        poll_interval: float = 0.25,
+        lease: timedelta = timedelta(seconds=30),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.collections = tuple(collections)
+        self.producer = producer
+        self.relay_id = relay_id
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.lease = lease
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.after_publish: Callable[[], None] | None = None
+        """Test hook: called between publishing and removal (fault injection)."""
+
+    def notify(self) -> None:
+        """Something was just written: relay now instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Relay until `stop`; survives the broker being down, backing off meanwhile."""
+        backoff = 0.5
+        while not self._stopping:
+            # Cleared before the pass, so a write that lands during the pass wakes the next one.
+            self._wake.clear()
+            try:
+                await self.producer.start()
+                result = await self.relay_once()
+            except Exception as error:  # the broker or Mongo is away: retry, never give up
+                log.warning("outbox relay %s: %s; retrying in %.1fs", self.relay_id, error, backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if result.failed:
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.5
+            if result.published == 0:
+                await self._sleep(self.poll_interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def relay_once(self) -> RelayPass:
+        """One pass over every collection: publish what is pending, remove what was acked."""
+        published = documents = failed = 0
+        for collection in self.collections:
+            result = await self._relay_collection(collection)
+            published += result.published
+            documents += result.documents
+            failed += result.failed
+        return RelayPass(published, documents, failed)
+
+    async def _relay_collection(self, collection: Collection) -> RelayPass:
+        now = self.clock()
+        claimable = {
+            PENDING: {"$gt": 0},
+            "$or": [
+                {LEASE_UNTIL: None},
+                {LEASE_UNTIL: {"$lt": now}},
+                {LEASE_OWNER: self.relay_id},
+            ],
+        }
+        ids = [
+            doc["_id"]
+            async for doc in collection.find(claimable, {"_id": 1}).limit(self.batch_size)
+        ]
+        if not ids:
+            return RelayPass(0, 0, 0)
+        token = uuid.uuid4().hex
+        await collection.update_many(
+            {"_id": {"$in": ids}, **claimable},
+            {
+                "$set": {
+                    LEASE_UNTIL: now + self.lease,
+                    LEASE_OWNER: self.relay_id,
+                    LEASE_TOKEN: token,
+                }
+            },
+        )
+        claimed = [doc async for doc in collection.find({LEASE_TOKEN: token}, {OUTBOX: 1})]
+
+        # Send everything first and wait for the acks together: one round trip per batch,
+        # while the idempotent producer keeps each document's events in order on its key.
+        sends: list[tuple[Document, list[asyncio.Future[Any]]]] = []
+        for doc in claimed:
+            futures = [await self.producer.send(_record(entry)) for entry in doc.get(OUTBOX, [])]
+            sends.append((doc, futures))
+        results = await asyncio.gather(
+            *(future for _, futures in sends for future in futures), return_exceptions=True
+        )
+        if self.after_publish is not None:
+            self.after_publish()
+
+        removals = []
+        published = failed = 0
+        position = 0
+        for doc, futures in sends:
+            outcomes = results[position : position + len(futures)]
+            position += len(futures)
+            acked = []
+            for entry, outcome in zip(doc.get(OUTBOX, []), outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    break  # keep order: nothing after a failed event counts as delivered
+                acked.append(entry)
+            failed += len(futures) - len(acked)
+            published += len(acked)
+            update: dict[str, Any] = {
+                "$set": {LEASE_UNTIL: None, LEASE_OWNER: None, LEASE_TOKEN: None}
+            }
+            if acked:
+                # FerretDB's $pull only matches whole values, so remove the exact entries read.
+                update["$pullAll"] = {OUTBOX: acked}
+                update["$inc"] = {PENDING: -len(acked)}
+            removals.append(UpdateOne({"_id": doc["_id"], LEASE_TOKEN: token}, update))
+        if removals:
+            await collection.bulk_write(removals, ordered=False)
+        if failed:
+            first_error = next(r for r in results if isinstance(r, BaseException))
+            log.warning(
+                "outbox relay %s: %d events not acked: %s", self.relay_id, failed, first_error
+            )
+            await self.producer.restart()
+        return RelayPass(published, len(claimed), failed)

@@ -1,0 +1,168 @@
+"""The embedded outbox on the real stack: writes survive a stopped broker, relays lose nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import ConsumerRecord
+
+from shared.events import Event, new_event
+from shared.events.interaction import InteractionRecorded
+from shared.events.vocabulary import Channel, Direction
+from shared.mongo import Collection, MongoClient, database
+from shared.outbox import OUTBOX, PENDING, OutboxRelay, ensure_outbox_index, update_with_events
+from shared.producer import EventProducer
+from shared.settings import ConnectionSettings
+from shared.stack import Stack
+from shared.topics import INTERACTION
+from tests.conftest import unique
+from tests.integration.messaging_support import TopicTail, header
+
+
+@pytest.fixture
+async def entities(mongo_client: MongoClient, connection: ConnectionSettings) -> Collection:
+    collection = database(mongo_client, connection, "outbox_test")[unique("entities")]
+    await ensure_outbox_index(collection)
+    return collection
+
+
+@pytest.fixture
+async def producer(connection: ConnectionSettings) -> AsyncIterator[EventProducer]:
+    events = EventProducer(connection, client_id="test-relay", request_timeout_ms=3000)
+    await events.start()
+    yield events
+    await events.stop()
+
+
+def contact(customer: str, sequence: int) -> Event[InteractionRecorded]:
+    return new_event(
+        InteractionRecorded(
+            interaction_id=f"{customer}-{sequence}",
+            channel=Channel.PHONE,
+            direction=Direction.INBOUND,
+        ),
+        subject=customer,
+        source="/tests/outbox",
+        time=datetime.now(UTC),
+        sequence=sequence,
+    )
+
+
+async def record_contacts(collection: Collection, customers: list[str], per_customer: int) -> None:
+    """One atomic write per contact: the customer's counter and its event together."""
+    for sequence in range(per_customer):
+        for customer in customers:
+            await update_with_events(
+                collection,
+                {"_id": customer},
+                {"$inc": {"contacts": 1}},
+                [contact(customer, sequence)],
+                queued_at=datetime.now(UTC),
+                upsert=True,
+            )
+
+
+def ours(prefix: str):  # type: ignore[no-untyped-def]
+    return lambda record: record.key is not None and record.key.decode().startswith(prefix)
+
+
+def first_occurrences(records: list[ConsumerRecord]) -> dict[str, list[int]]:
+    """Per key, the sequences in arrival order, dropping repeated event ids (consumer dedupe)."""
+    seen: set[str] = set()
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for record in records:
+        event_id = header(record, "ce_id")
+        assert event_id is not None
+        if event_id in seen:
+            continue
+        seen.add(event_id)
+        by_key[record.key.decode()].append(int(header(record, "ce_sequence") or -1))
+    return by_key
+
+
+async def test_writes_succeed_while_the_broker_is_down_and_arrive_in_order_after(
+    stack: Stack,
+    connection: ConnectionSettings,
+    entities: Collection,
+    producer: EventProducer,
+) -> None:
+    prefix = unique("down")
+    customers = [f"{prefix}-{n}" for n in range(3)]
+    tail = TopicTail(connection, INTERACTION.name)
+    await tail.mark()
+    relay = OutboxRelay([entities], producer, relay_id="relay-a", poll_interval=0.1)
+    running = asyncio.create_task(relay.run())
+    try:
+        await asyncio.to_thread(stack.kafka.process.stop)
+        await record_contacts(entities, customers, per_customer=10)  # Mongo only: must succeed
+        assert await entities.count_documents({PENDING: {"$gt": 0}}) == 3
+        await asyncio.sleep(1.0)  # the relay meets the dead broker and backs off
+        await asyncio.to_thread(stack.up)
+        records = await tail.read(
+            lambda got: len({header(r, "ce_id") for r in got}) >= 30,
+            keep=ours(prefix),
+            timeout=60,
+        )
+    finally:
+        await asyncio.to_thread(stack.up)
+        relay.stop()
+        await running
+
+    by_key = first_occurrences(records)
+    assert set(by_key) == set(customers)
+    for customer in customers:
+        assert by_key[customer] == list(range(10)), f"{customer}: out of order"
+    assert len({header(r, "ce_id") for r in records}) == 30
+    async for doc in entities.find({}):
+        assert doc[PENDING] == 0 and doc[OUTBOX] == [], "published events must leave the outbox"
+
+
+class RelayCrash(Exception):
+    pass
+
+
+def crash() -> None:
+    raise RelayCrash("killed between publish and removal")
+
+
+async def test_a_relay_killed_between_publish_and_removal_loses_nothing(
+    connection: ConnectionSettings, entities: Collection, producer: EventProducer
+) -> None:
+    prefix = unique("crash")
+    customers = [f"{prefix}-{n}" for n in range(2)]
+    tail = TopicTail(connection, INTERACTION.name)
+    await tail.mark()
+    await record_contacts(entities, customers, per_customer=5)
+
+    doomed = OutboxRelay([entities], producer, relay_id="relay-b")
+    doomed.after_publish = crash
+    with pytest.raises(RelayCrash):
+        await doomed.relay_once()
+    assert await entities.count_documents({PENDING: 5}) == 2, "nothing removed before the crash"
+
+    restarted = OutboxRelay([entities], producer, relay_id="relay-b")
+    result = await restarted.relay_once()
+    assert result.published == 10 and result.failed == 0
+    records = await tail.read(lambda got: len(got) >= 20, keep=ours(prefix))
+    assert len(records) == 20, "every event twice: once before the crash, once after"
+    by_key = first_occurrences(records)
+    for customer in customers:
+        assert by_key[customer] == list(range(5))
+    assert await entities.count_documents({PENDING: 0}) == 2
+
+
+async def test_another_relay_waits_for_the_lease_of_a_dead_one(
+    entities: Collection, producer: EventProducer
+) -> None:
+    await record_contacts(entities, [unique("lease")], per_customer=2)
+    doomed = OutboxRelay([entities], producer, relay_id="relay-c")
+    doomed.after_publish = crash
+    with contextlib.suppress(RelayCrash):
+        await doomed.relay_once()
+    other = OutboxRelay([entities], producer, relay_id="relay-d")
+    assert (await other.relay_once()).published == 0, "the lease is still held"
