@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from pymongo.errors import BulkWriteError, ConnectionFailure, ServerSelectionTimeoutError
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
 from shared.events import Event, KafkaRecord, PoisonMessage, decode, utc_now
 from shared.events.codec import ErrorClass, Headers
@@ -100,34 +100,70 @@ class DeadLetters:
 
 
 class ProcessedEvents:
-    """Event ids already handled by a consumer, kept in its own Mongo collection.
+    """Which events a consumer group already handled, per partition, across restarts.
 
-    Checked and written once per batch (not per event) to keep the consume path fast.
+    Duplicates come from the producers' side (a relay that re-publishes after a crash, a DLQ
+    replay) and land in the same partition as the original, shortly after it. So the marks are
+    kept in memory per assigned partition, written to Mongo as one document per batch (not one
+    per event, which would cap the consume rate at the database's insert rate), and loaded back
+    when a partition is assigned: the newest `max_per_partition` marks within `window`.
     """
 
-    def __init__(self, collection: Collection) -> None:
+    def __init__(
+        self,
+        collection: Collection,
+        *,
+        window: timedelta = timedelta(days=7),
+        max_per_partition: int = 50_000,
+    ) -> None:
         self.collection = collection
+        self.window = window
+        self.max_per_partition = max_per_partition
+        self._recent: dict[tuple[str, int], dict[str, None]] = {}
 
-    async def seen(self, event_ids: Sequence[str]) -> set[str]:
-        if not event_ids:
-            return set()
-        cursor = self.collection.find({"_id": {"$in": list(event_ids)}}, {"_id": 1})
-        return {doc["_id"] async for doc in cursor}
+    @staticmethod
+    def _mark(topic: str, partition: int, event_id: str) -> str:
+        return f"{topic}|{partition}|{event_id}"
 
-    async def remember(self, event_ids: Sequence[str], *, at: datetime) -> None:
-        if not event_ids:
+    async def load(self, partitions: Sequence[tuple[str, int]], *, now: datetime) -> None:
+        """Read the marks of newly assigned partitions from Mongo."""
+        wanted = {(topic, partition) for topic, partition in partitions}
+        for key in wanted:
+            self._recent[key] = {}
+        cursor = self.collection.find({"at": {"$gte": now - self.window}}).sort("at", 1)
+        async for batch in cursor:
+            for mark in batch["marks"]:
+                topic, partition, event_id = mark.split("|", 2)
+                key = (topic, int(partition))
+                if key in wanted:
+                    self.mark(key, event_id)
+
+    def forget(self, partitions: Sequence[tuple[str, int]]) -> None:
+        """Drop the marks of revoked partitions from memory (they stay in Mongo)."""
+        for key in partitions:
+            self._recent.pop(key, None)
+
+    def seen(self, topic: str, partition: int, event_id: str) -> bool:
+        return event_id in self._recent.get((topic, partition), {})
+
+    def mark(self, key: tuple[str, int], event_id: str) -> None:
+        """Remember in memory that the event was handled (persisted by `remember`)."""
+        recent = self._recent.setdefault(key, {})
+        recent[event_id] = None
+        if len(recent) > self.max_per_partition:
+            del recent[next(iter(recent))]  # dicts keep insertion order: oldest first
+
+    async def remember(self, handled: Sequence[tuple[str, int, str]], *, at: datetime) -> None:
+        """Store the marks of one batch (topic, partition, event id) in one document."""
+        if not handled:
             return
-        try:
-            await self.collection.insert_many(
-                [{"_id": event_id, "at": at} for event_id in event_ids], ordered=False
-            )
-        except BulkWriteError as error:
-            # A concurrent consumer (after a rebalance) remembered some first: that is fine.
-            if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
-                raise
+        for topic, partition, event_id in handled:
+            self.mark((topic, partition), event_id)
+        marks = [self._mark(*entry) for entry in handled]
+        await self.collection.insert_one({"at": at, "marks": marks})
 
     async def forget_older_than(self, cutoff: datetime) -> int:
-        """Drop marks older than the longest plausible redelivery window."""
+        """Drop stored marks older than the window (run now and then)."""
         result = await self.collection.delete_many({"at": {"$lt": cutoff}})
         return result.deleted_count
 
@@ -159,7 +195,7 @@ class EventConsumer:
         max_future_skew: timedelta = timedelta(minutes=5),
         max_attempts: int = 3,
         retry_delay: float = 0.1,
-        max_batch: int = 500,
+        max_batch: int = 1000,
         clock: Callable[[], datetime] = utc_now,
         client_id: str | None = None,
     ) -> None:
@@ -189,7 +225,6 @@ class EventConsumer:
     async def start(self) -> None:
         await self.producer.start()
         consumer = AIOKafkaConsumer(
-            *(t.name for t in self.topics),
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=self.group_id,
             client_id=self.client_id,
@@ -198,6 +233,9 @@ class EventConsumer:
             isolation_level="read_committed",
         )
         await consumer.start()
+        consumer.subscribe(
+            topics=[t.name for t in self.topics], listener=_LoadMarksOnAssignment(self)
+        )
         self._consumer = consumer
 
     def stop(self) -> None:
@@ -225,21 +263,28 @@ class EventConsumer:
     async def process(self, batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> None:
         """Handle one fetched batch (partitions side by side, each in order), then commit."""
         dead_letters: list[asyncio.Future[Any]] = []
+        handled: list[tuple[str, int, str]] = []
         await asyncio.gather(
-            *(self._process_partition(records, dead_letters) for records in batches.values())
+            *(
+                self._process_partition(records, dead_letters, handled)
+                for records in batches.values()
+            )
         )
         if dead_letters:
             await asyncio.gather(*dead_letters)
+        await self._until_available(self.processed.remember, handled, at=self.clock())
         assert self._consumer is not None
         await self._consumer.commit(
             {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
         )
 
     async def _process_partition(
-        self, records: list[ConsumerRecord], dead_letters: list[asyncio.Future[Any]]
+        self,
+        records: list[ConsumerRecord],
+        dead_letters: list[asyncio.Future[Any]],
+        handled: list[tuple[str, int, str]],
     ) -> None:
         now = self.clock()
-        decoded: list[tuple[ConsumerRecord, Event[Any]]] = []
         for record in records:
             if record.value is None and record.topic in self._compacted:
                 if self.on_tombstone is not None and record.key is not None:
@@ -252,14 +297,7 @@ class EventConsumer:
             except PoisonMessage as poison:
                 dead_letters.append(await self._dead_letter(record, poison, "PoisonMessage"))
                 continue
-            decoded.append((record, event))
-
-        already = await self._until_available(
-            self.processed.seen, [event.id for _, event in decoded]
-        )
-        handled_ids: list[str] = []
-        for record, event in decoded:
-            if event.id in already:
+            if self.processed.seen(record.topic, record.partition, event.id):
                 self.stats.duplicates += 1
                 continue
             handler = self.handlers.get(event.type)
@@ -268,16 +306,13 @@ class EventConsumer:
                 continue
             error = await self._handle(handler, event)
             if error is None:
-                already.add(event.id)
-                handled_ids.append(event.id)
+                # Marked at once so a duplicate later in the same batch is caught too.
+                self.processed.mark((record.topic, record.partition), event.id)
+                handled.append((record.topic, record.partition, event.id))
                 self.stats.handled += 1
             else:
                 failure = PoisonMessage("handler_error", f"{type(error).__name__}: {error}")
                 dead_letters.append(await self._dead_letter(record, failure, type(error).__name__))
-        await self._until_available(self._remember, handled_ids)
-
-    async def _remember(self, event_ids: list[str]) -> None:
-        await self.processed.remember(event_ids, at=self.clock())
 
     async def _handle(self, handler: Handler, event: Event[Any]) -> Exception | None:
         """Run a handler with bounded retries; the last error if it never succeeded."""
@@ -330,4 +365,20 @@ class EventConsumer:
             error_class=poison.error_class,
             reason=poison.reason,
             error=error,
+        )
+
+
+class _LoadMarksOnAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Loads dedupe marks for partitions this instance receives; drops those it loses."""
+
+    def __init__(self, consumer: EventConsumer) -> None:
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.consumer.processed.forget([(tp.topic, tp.partition) for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        partitions = [(tp.topic, tp.partition) for tp in assigned]
+        await self.consumer._until_available(
+            self.consumer.processed.load, partitions, now=self.consumer.clock()
         )

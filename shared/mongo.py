@@ -6,9 +6,10 @@ project (see docs/development.md, "MongoDB portability").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -34,6 +35,22 @@ def connect(settings: ConnectionSettings, *, timeout_ms: int = 5000) -> MongoCli
 def database(client: MongoClient, settings: ConnectionSettings, name: str) -> Database:
     """The database `name` (e.g. ``crm_customer``) under the configured prefix."""
     return client[settings.mongo_database_prefix + name]
+
+
+# FerretDB 1.24 keeps every statement's SQLite cursor of an `update` command open until the
+# whole command ends, from a pool of 100 connections per database: one command with ~100
+# statements (or a few concurrent ones) deadlocks the database for good. Keep them small.
+MAX_UPDATES_PER_COMMAND = 20
+
+
+async def bulk_update(collection: Collection, operations: Sequence[UpdateOne]) -> int:
+    """Apply single-document updates in small commands; the number of documents modified."""
+    modified = 0
+    for start in range(0, len(operations), MAX_UPDATES_PER_COMMAND):
+        chunk = list(operations[start : start + MAX_UPDATES_PER_COMMAND])
+        result = await collection.bulk_write(chunk, ordered=False)
+        modified += result.modified_count
+    return modified
 
 
 async def reachable(client: MongoClient) -> bool:

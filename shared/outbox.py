@@ -12,25 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
+from pymongo.errors import DuplicateKeyError
 
 from shared.events import Event, KafkaRecord, encode, utc_now
-from shared.mongo import Collection, Document
+from shared.mongo import Collection, Document, bulk_update
 from shared.producer import EventProducer
 
 log = logging.getLogger(__name__)
 
 OUTBOX = "outbox"
 PENDING = "outbox_pending"
-LEASE_UNTIL = "outbox_lease_until"
-LEASE_OWNER = "outbox_lease_owner"
-LEASE_TOKEN = "outbox_lease_token"
+RELAY_LEASES = "outbox_relays"
 
 
 def outbox_entry(event: Event[Any], *, queued_at: datetime) -> Document:
@@ -113,9 +111,10 @@ class RelayPass:
 class OutboxRelay:
     """Publishes the pending events of one or more collections, then removes them.
 
-    Documents are claimed with a lease so several replicas of a service do not publish the same
-    document at once; a relay restarted under the same `relay_id` takes its own claims back at
-    once, others wait for the lease to expire.
+    One relay at a time works on a collection: it holds a lease in the `outbox_relays`
+    collection, renewed every pass. Another replica takes over when the lease expires; a relay
+    restarted under the same `relay_id` takes its lease back at once. (Per-document claims
+    would need a multi-document update per pass, which FerretDB makes very slow.)
     """
 
     def __init__(
@@ -179,45 +178,46 @@ class OutboxRelay:
         """One pass over every collection: publish what is pending, remove what was acked."""
         published = documents = failed = 0
         for collection in self.collections:
+            if not await self._hold_lease(collection):
+                continue
             result = await self._relay_collection(collection)
             published += result.published
             documents += result.documents
             failed += result.failed
         return RelayPass(published, documents, failed)
 
-    async def _relay_collection(self, collection: Collection) -> RelayPass:
+    async def _hold_lease(self, collection: Collection) -> bool:
+        """Take or renew this relay's lease on the collection; False if another relay has it."""
         now = self.clock()
-        claimable = {
-            PENDING: {"$gt": 0},
-            "$or": [
-                {LEASE_UNTIL: None},
-                {LEASE_UNTIL: {"$lt": now}},
-                {LEASE_OWNER: self.relay_id},
-            ],
-        }
-        ids = [
-            doc["_id"]
-            async for doc in collection.find(claimable, {"_id": 1}).limit(self.batch_size)
+        leases = collection.database[RELAY_LEASES]
+        try:
+            lease = await leases.find_one_and_update(
+                {
+                    "_id": collection.name,
+                    "$or": [{"owner": self.relay_id}, {"until": {"$lt": now}}],
+                },
+                {"$set": {"owner": self.relay_id, "until": now + self.lease}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            return False  # the lease exists, is not ours and has not expired
+        return lease is not None and lease["owner"] == self.relay_id
+
+    async def _relay_collection(self, collection: Collection) -> RelayPass:
+        pending = [
+            doc
+            async for doc in collection.find({PENDING: {"$gt": 0}}, {OUTBOX: 1}).limit(
+                self.batch_size
+            )
         ]
-        if not ids:
+        if not pending:
             return RelayPass(0, 0, 0)
-        token = uuid.uuid4().hex
-        await collection.update_many(
-            {"_id": {"$in": ids}, **claimable},
-            {
-                "$set": {
-                    LEASE_UNTIL: now + self.lease,
-                    LEASE_OWNER: self.relay_id,
-                    LEASE_TOKEN: token,
-                }
-            },
-        )
-        claimed = [doc async for doc in collection.find({LEASE_TOKEN: token}, {OUTBOX: 1})]
 
         # Send everything first and wait for the acks together: one round trip per batch,
         # while the idempotent producer keeps each document's events in order on its key.
         sends: list[tuple[Document, list[asyncio.Future[Any]]]] = []
-        for doc in claimed:
+        for doc in pending:
             futures = [await self.producer.send(_record(entry)) for entry in doc.get(OUTBOX, [])]
             sends.append((doc, futures))
         results = await asyncio.gather(
@@ -239,20 +239,22 @@ class OutboxRelay:
                 acked.append(entry)
             failed += len(futures) - len(acked)
             published += len(acked)
-            update: dict[str, Any] = {
-                "$set": {LEASE_UNTIL: None, LEASE_OWNER: None, LEASE_TOKEN: None}
-            }
             if acked:
-                # FerretDB's $pull only matches whole values, so remove the exact entries read.
-                update["$pullAll"] = {OUTBOX: acked}
-                update["$inc"] = {PENDING: -len(acked)}
-            removals.append(UpdateOne({"_id": doc["_id"], LEASE_TOKEN: token}, update))
-        if removals:
-            await collection.bulk_write(removals, ordered=False)
+                # FerretDB's $pull only matches whole values, so remove the exact entries read;
+                # entries appended meanwhile stay for the next pass.
+                # Matching the first entry makes a removal that another relay already did (after
+                # this one's lease ran out mid-pass) a no-op instead of a double decrement.
+                removals.append(
+                    UpdateOne(
+                        {"_id": doc["_id"], f"{OUTBOX}.id": acked[0]["id"]},
+                        {"$pullAll": {OUTBOX: acked}, "$inc": {PENDING: -len(acked)}},
+                    )
+                )
+        await bulk_update(collection, removals)
         if failed:
             first_error = next(r for r in results if isinstance(r, BaseException))
             log.warning(
                 "outbox relay %s: %d events not acked: %s", self.relay_id, failed, first_error
             )
             await self.producer.restart()
-        return RelayPass(published, len(claimed), failed)
+        return RelayPass(published, len(pending), failed)

@@ -99,7 +99,9 @@ class FerretDB:
         argv = [
             str(self.binary),
             "--handler=sqlite",
-            f"--sqlite-url=file:{self.data_dir}/",
+            # WAL with synchronous=NORMAL: commits survive a crash of FerretDB (the tests kill
+            # it), only an OS crash may lose the last ones; FULL would fsync every write.
+            f"--sqlite-url=file:{self.data_dir}/?_pragma=synchronous(normal)",
             f"--state-dir={self.data_dir.parent}",
             f"--listen-addr={s.host}:{s.mongo_port}",
             f"--debug-addr={s.host}:{s.ferretdb_debug_port}",

@@ -63,3 +63,20 @@ async def test_unique_index_violation_is_a_clear_error(collection: Collection) -
     with pytest.raises(DuplicateKeyError) as caught:
         await collection.insert_one({"_id": "b", "erp_code": "ERP-001"})
     assert caught.value.code == 11000
+
+
+async def test_many_single_document_updates_go_through_in_small_commands(
+    collection: Collection,
+) -> None:
+    # One `update` command with ~100 statements deadlocks FerretDB 1.24 (see shared.mongo).
+    from pymongo import UpdateOne
+
+    from shared.mongo import bulk_update
+
+    await collection.insert_many([{"_id": n, "outbox": [{"id": n}]} for n in range(250)])
+    modified = await bulk_update(
+        collection,
+        [UpdateOne({"_id": n}, {"$pullAll": {"outbox": [{"id": n}]}}) for n in range(250)],
+    )
+    assert modified == 250
+    assert await collection.count_documents({"outbox": []}) == 250

@@ -1,0 +1,22 @@
+"""`python -m bench <benchmark> [--quick]` — run benchmarks against the local stack."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from bench import messaging
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("benchmark", choices=["messaging"])
+    parser.add_argument("--quick", action="store_true", help="a small smoke run")
+    parser.add_argument("--messages", type=int, default=None)
+    args = parser.parse_args()
+    if args.benchmark == "messaging":
+        asyncio.run(messaging.run(args.messages or (5_000 if args.quick else 100_000)))
+
+
+if __name__ == "__main__":
+    main()

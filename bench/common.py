@@ -1,0 +1,71 @@
+"""Shared bits of the benchmarks: the stack, timing, and printing ratios."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from shared.settings import ConnectionSettings
+from shared.stack import Stack, StackSettings
+
+
+async def connection() -> ConnectionSettings:
+    """Bring the local stack up (or reuse it) and point at it with a bench-only db prefix."""
+    stack = Stack(StackSettings())
+    await asyncio.to_thread(stack.up)
+    return ConnectionSettings(
+        kafka_bootstrap_servers=stack.settings.bootstrap_servers,
+        mongo_url=stack.settings.mongo_url,
+        mongo_database_prefix=f"bench{uuid.uuid4().hex[:6]}_",
+    )
+
+
+async def bench_topic(settings: ConnectionSettings, partitions: int = 12) -> str:
+    name = f"bench.{uuid.uuid4().hex[:10]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        await admin.close()
+    return name
+
+
+async def drop_topics(settings: ConnectionSettings, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+@dataclass
+class Rate:
+    what: str
+    count: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds else float("inf")
+
+    def line(self, baseline: Rate | None = None) -> str:
+        text = f"{self.what:<48} {self.per_second:>12,.0f} /s"
+        text += f"  ({self.count} in {self.seconds:.2f}s)"
+        if baseline is not None:
+            text += f"   ratio {self.per_second / baseline.per_second:.2f}x of {baseline.what}"
+        return text
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.started
