@@ -22,6 +22,8 @@ class ComplaintEvent(EventData):
 
 
 class ComplaintOpened(ComplaintEvent):
+    """A complaint was received, with its category, severity and SLA due times."""
+
     event_type = "crm.complaint.opened.v1"
     category: ComplaintCategory
     subcategory: str | None = Field(default=None, max_length=64)
@@ -34,16 +36,22 @@ class ComplaintOpened(ComplaintEvent):
 
 
 class ComplaintAcknowledged(ComplaintEvent):
+    """The complaint team answered the customer for the first time (first response)."""
+
     event_type = "crm.complaint.acknowledged.v1"
 
 
 class ComplaintAssigned(ComplaintEvent):
+    """The complaint was given to a handler (and team)."""
+
     event_type = "crm.complaint.assigned.v1"
     assignee: str = Field(max_length=128)
     team: str | None = Field(default=None, max_length=128)
 
 
 class ComplaintEscalated(ComplaintEvent):
+    """The complaint moved up an escalation level, by hand or on an SLA breach."""
+
     event_type = "crm.complaint.escalated.v1"
     level: int = Field(ge=1, le=3)
     reason: EscalationReason
@@ -51,12 +59,16 @@ class ComplaintEscalated(ComplaintEvent):
 
 
 class ComplaintStatusChanged(ComplaintEvent):
+    """The complaint moved from one workflow state to another."""
+
     event_type = "crm.complaint.status_changed.v1"
     from_state: ComplaintState
     to_state: ComplaintState
 
 
 class ComplaintResolved(ComplaintEvent):
+    """The complaint was resolved with a validity judgement, root cause and action."""
+
     event_type = "crm.complaint.resolved.v1"
     validity: Validity
     root_cause: RootCause
@@ -64,11 +76,15 @@ class ComplaintResolved(ComplaintEvent):
 
 
 class ComplaintReopened(ComplaintEvent):
+    """A resolved or closed complaint was reopened within the reopen window."""
+
     event_type = "crm.complaint.reopened.v1"
     reason: str | None = Field(default=None, max_length=500)
 
 
 class ComplaintClosed(ComplaintEvent):
+    """The complaint was closed after resolution."""
+
     event_type = "crm.complaint.closed.v1"
 
 

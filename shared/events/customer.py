@@ -55,11 +55,15 @@ class CustomerProfile(BaseModel):
 
 
 class CustomerCreated(EventData):
+    """A customer entered the archive; carries the whole profile."""
+
     event_type = "crm.customer.created.v1"
     profile: CustomerProfile
 
 
 class CustomerUpdated(EventData):
+    """A customer's profile changed; the whole new profile and which fields changed."""
+
     event_type = "crm.customer.updated.v1"
     profile: CustomerProfile
     changed_fields: tuple[str, ...]

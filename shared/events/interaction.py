@@ -35,6 +35,8 @@ class OrderLine(BaseModel):
 
 
 class OrderPlaced(EventData):
+    """The customer placed an order (drives recency, frequency and monetary value)."""
+
     event_type = "crm.order.placed.v1"
     order_id: str = Field(max_length=128)
     lines: tuple[OrderLine, ...] = ()
@@ -43,6 +45,8 @@ class OrderPlaced(EventData):
 
 
 class OrderCancelled(EventData):
+    """A placed order was cancelled before delivery."""
+
     event_type = "crm.order.cancelled.v1"
     order_id: str = Field(max_length=128)
     amount: Decimal = Field(ge=0, description="The cancelled order's amount")
@@ -51,6 +55,8 @@ class OrderCancelled(EventData):
 
 
 class OrderReturned(EventData):
+    """Delivered goods were returned (all or part of an order)."""
+
     event_type = "crm.order.returned.v1"
     order_id: str = Field(max_length=128)
     amount: Decimal = Field(ge=0, description="Value of the returned goods")

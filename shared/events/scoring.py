@@ -16,7 +16,10 @@ class ChurnReason(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     code: str = Field(pattern=r"^[a-z_]+$")
-    contribution: float = Field(description="Share of the risk's log-odds it explains")
+    contribution: float = Field(description="Log-odds this reason adds to the churn risk")
+    share: float = Field(
+        default=0.0, ge=0, le=1, description="Fraction of the total positive log-odds it explains"
+    )
     params: dict[str, Parameter] = Field(default_factory=dict)
     text: str = Field(description="Default English sentence for an account manager")
 
@@ -38,6 +41,8 @@ class ChurnRisk(BaseModel):
 
 
 class ScoreUpdated(EventData):
+    """A customer's loyalty, churn risk, value tier or lifecycle changed."""
+
     event_type = "crm.score.updated.v1"
     loyalty: LoyaltyScore
     churn: ChurnRisk
