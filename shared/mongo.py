@@ -6,6 +6,7 @@ project (see docs/development.md, "MongoDB portability").
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,13 +44,24 @@ def database(client: MongoClient, settings: ConnectionSettings, name: str) -> Da
 MAX_UPDATES_PER_COMMAND = 20
 
 
+MAX_CONCURRENT_COMMANDS = 2
+
+
 async def bulk_update(collection: Collection, operations: Sequence[UpdateOne]) -> int:
     """Apply single-document updates in small commands; the number of documents modified."""
+    chunks = [
+        list(operations[start : start + MAX_UPDATES_PER_COMMAND])
+        for start in range(0, len(operations), MAX_UPDATES_PER_COMMAND)
+    ]
     modified = 0
-    for start in range(0, len(operations), MAX_UPDATES_PER_COMMAND):
-        chunk = list(operations[start : start + MAX_UPDATES_PER_COMMAND])
-        result = await collection.bulk_write(chunk, ordered=False)
-        modified += result.modified_count
+    for first in range(0, len(chunks), MAX_CONCURRENT_COMMANDS):
+        results = await asyncio.gather(
+            *(
+                collection.bulk_write(chunk, ordered=False)
+                for chunk in chunks[first : first + MAX_CONCURRENT_COMMANDS]
+            )
+        )
+        modified += sum(result.modified_count for result in results)
     return modified
 
 

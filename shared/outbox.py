@@ -205,6 +205,7 @@ class OutboxRelay:
         return lease is not None and lease["owner"] == self.relay_id
 
     async def _relay_collection(self, collection: Collection) -> RelayPass:
+        leased_at = self.clock()
         pending = [
             doc
             async for doc in collection.find({PENDING: {"$gt": 0}}, {OUTBOX: 1}).limit(
@@ -242,15 +243,20 @@ class OutboxRelay:
             if acked:
                 # FerretDB's $pull only matches whole values, so remove the exact entries read;
                 # entries appended meanwhile stay for the next pass.
-                # Matching the first entry makes a removal that another relay already did (after
-                # this one's lease ran out mid-pass) a no-op instead of a double decrement.
+                # Filter on _id alone: the only lookup FerretDB serves from an index.
                 removals.append(
                     UpdateOne(
-                        {"_id": doc["_id"], f"{OUTBOX}.id": acked[0]["id"]},
+                        {"_id": doc["_id"]},
                         {"$pullAll": {OUTBOX: acked}, "$inc": {PENDING: -len(acked)}},
                     )
                 )
-        await bulk_update(collection, removals)
+        if self.clock() < leased_at + self.lease * 0.8:
+            await bulk_update(collection, removals)
+        else:
+            # The pass outlived (most of) the lease, so another relay may be publishing the same
+            # entries now; leave removal to it rather than decrementing the counter twice.
+            # What we published stays pending and is published again: a duplicate, dropped.
+            log.warning("outbox relay %s: lease nearly expired, not removing", self.relay_id)
         if failed:
             first_error = next(r for r in results if isinstance(r, BaseException))
             log.warning(

@@ -80,3 +80,17 @@ async def test_many_single_document_updates_go_through_in_small_commands(
     )
     assert modified == 250
     assert await collection.count_documents({"outbox": []}) == 250
+
+
+async def test_lookups_by_id_use_the_id_index(
+    mongo_client: MongoClient, connection: ConnectionSettings
+) -> None:
+    # Our FerretDB build fixes its _id lookup expression (shared/stack/ferretdb.py); without
+    # it every lookup and update by _id scans the whole table.
+    db = database(mongo_client, connection, "stack")
+    name = unique("explained")
+    await db[name].insert_one({"_id": "C-1"})
+    plan = await db.command("explain", {"find": name, "filter": {"_id": "C-1"}})
+    if "ferretdbVersion" not in plan.get("serverInfo", {}):
+        pytest.skip("not FerretDB")
+    assert any("USING INDEX" in step for step in plan["queryPlanner"]["Plan"]), plan
