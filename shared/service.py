@@ -1,14 +1,30 @@
-"""The frame every service's FastAPI app is built in: lifespan, health routes, serving."""
+"""The frame every service's FastAPI app is built in: lifespan, health, outbox relay, errors.
+
+A service hands in what is its own (title, the collections whose documents carry an embedded
+outbox, a start-up hook that creates indexes and starts its consumers); the frame builds the
+Mongo client, the event producer and the relay, serves `/healthz` and `/readyz`, answers 503
+when the service's own database is unreachable, and shuts everything down in order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field
+from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
 from shared import health, mongo
+from shared.outbox import OutboxRelay, ensure_outbox_index
+from shared.producer import EventProducer
 from shared.settings import ConnectionSettings
 
 
@@ -19,32 +35,99 @@ class ServiceSettings(ConnectionSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     database: str
+    event_max_future_skew_s: float = Field(
+        default=300.0, ge=0, description="Events timed further in the future are rejected"
+    )
+
+    @property
+    def event_max_future_skew(self) -> timedelta:
+        return timedelta(seconds=self.event_max_future_skew_s)
+
+
+@dataclass
+class Runtime:
+    """What the frame built for one running service (on `app.state.runtime`)."""
+
+    settings: ServiceSettings
+    client: mongo.MongoClient
+    database: mongo.Database
+    producer: EventProducer
+    relay: OutboxRelay
+    readiness: health.Readiness
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start_background(self, work: Awaitable[None]) -> None:
+        """Run `work` (a consumer loop, a scheduler) until the service stops."""
+        self.background.append(asyncio.ensure_future(work))
+
+
+StartupHook = Callable[[Runtime], Awaitable[None]]
 
 
 def create_service_app(
-    settings: ServiceSettings, *, title: str, description: str, version: str = "0.1.0"
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    version: str = "0.1.0",
+    outbox_collections: Sequence[str] = (),
+    on_startup: StartupHook | None = None,
 ) -> FastAPI:
-    """A FastAPI app with the service's Mongo client and readiness checks on `app.state`."""
+    """A FastAPI app whose lifespan runs the service's relay and background work."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = mongo.connect(settings)
+        db = mongo.database(client, settings, settings.database)
+        producer = EventProducer(settings, client_id=settings.service_name)
+        relay = OutboxRelay(
+            [db[name] for name in outbox_collections],
+            producer,
+            relay_id=f"{settings.service_name}@{socket.gethostname()}",
+        )
         kafka_check = health.KafkaCheck(settings.kafka_bootstrap_servers)
         readiness = health.Readiness()
         readiness.add("mongo", health.mongo_check(client))
         readiness.add("kafka", kafka_check)
+        runtime = Runtime(settings, client, db, producer, relay, readiness)
         app.state.settings = settings
         app.state.mongo = client
-        app.state.database = mongo.database(client, settings, settings.database)
+        app.state.database = db
         app.state.readiness = readiness
+        app.state.runtime = runtime
+        for name in outbox_collections:
+            with contextlib.suppress(ConnectionFailure):  # created on a later start
+                await ensure_outbox_index(db[name])
+        if on_startup is not None:
+            await on_startup(runtime)
+        if outbox_collections:
+            # Started in the background: the service stays writable while Kafka is down.
+            runtime.start_background(relay.run())
         try:
             yield
         finally:
+            relay.stop()
+            for task in runtime.background:
+                task.cancel()
+            await asyncio.gather(*runtime.background, return_exceptions=True)
+            await producer.stop()
             await kafka_check.close()
             await client.close()
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.include_router(health.router)
+
+    @app.exception_handler(ConnectionFailure)
+    @app.exception_handler(ServerSelectionTimeoutError)
+    async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
+        # Our own database is away: say so plainly; nothing was half-written (single-document
+        # atomic writes), and the client may retry.
+        return JSONResponse(
+            {"detail": "the service's database is unavailable; retry later", "retryable": True},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     return app
 
 
