@@ -5,15 +5,35 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services import complaint
+from services.complaint.api.routes import router
+from services.complaint.breaches import run_breach_checks
+from services.complaint.records import COMPLAINTS
 from services.complaint.settings import Settings, get_settings
-from shared.service import create_service_app
+from services.complaint.store import ComplaintStore
+from shared.events import utc_now
+from shared.service import Runtime, create_service_app
 
 package_doc = complaint.__doc__ or ""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(
-        settings or get_settings(),
+    settings = settings or get_settings()
+    app: FastAPI
+
+    async def on_startup(runtime: Runtime) -> None:
+        store = ComplaintStore(runtime.database, notify=runtime.relay.notify)
+        app.state.complaints = store
+        if settings.sla_check_interval_s > 0:
+            runtime.start_background(
+                run_breach_checks(store, interval_s=settings.sla_check_interval_s, clock=utc_now)
+            )
+
+    app = create_service_app(
+        settings,
         title="customer-signals — Complaints",
         description=package_doc,
+        outbox_collections=[COMPLAINTS],
+        on_startup=on_startup,
     )
+    app.include_router(router)
+    return app

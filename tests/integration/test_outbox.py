@@ -166,3 +166,38 @@ async def test_another_relay_waits_for_the_lease_of_a_dead_one(
         await doomed.relay_once()
     other = OutboxRelay([entities], producer, relay_id="relay-d")
     assert (await other.relay_once()).published == 0, "the lease is still held"
+
+
+async def test_relay_removals_never_lose_concurrent_state_changes(
+    entities: Collection, producer: EventProducer
+) -> None:
+    # FerretDB applies updates as unisolated read-modify-writes; shared.outbox.write_lock keeps
+    # the relay's removals from overwriting the service's changes to the same document.
+    customer = unique("race")
+    relay = OutboxRelay([entities], producer, relay_id="relay-race", poll_interval=0.01)
+    running = asyncio.create_task(relay.run())
+    try:
+
+        async def one_change(sequence: int) -> None:
+            await update_with_events(
+                entities,
+                {"_id": customer},
+                {"$inc": {"contacts": 1}},
+                [contact(customer, sequence)],
+                queued_at=datetime.now(UTC),
+                upsert=True,
+            )
+            relay.notify()
+
+        await one_change(0)
+        await asyncio.gather(*(one_change(n) for n in range(1, 60)))
+        async with asyncio.timeout(30):
+            while (await entities.find_one({"_id": customer}))[PENDING]:  # type: ignore[index]
+                await asyncio.sleep(0.05)
+    finally:
+        relay.stop()
+        await running
+    doc = await entities.find_one({"_id": customer})
+    assert doc is not None
+    assert doc["contacts"] == 60, "a state change was lost"
+    assert doc[OUTBOX] == [] and doc[PENDING] == 0

@@ -1,0 +1,1 @@
+"""The complaint service's HTTP adapter (REST under /v1)."""

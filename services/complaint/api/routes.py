@@ -1,0 +1,494 @@
+"""REST routes for complaints: decode → command → domain → store. No rules live here.
+
+Every workflow action is its own `POST /v1/complaints/{id}/<action>` (the verbs a helpdesk user
+clicks) and needs `If-Match` with the complaint's current `ETag`: a stale one gets 412, a missing
+one 428. An action the workflow does not allow now gets 409 with the `allowed` transitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.complaint import commands
+from services.complaint.api.schemas import (
+    ActionBody,
+    AllowedTransitionsError,
+    AssignBody,
+    CommentCreate,
+    ComplaintCreate,
+    ComplaintPublic,
+    ComplaintsPage,
+    ComplaintStatsPublic,
+    EscalateBody,
+    ReopenBody,
+    ResolveBody,
+    RootCauseCount,
+    SurveyAnswer,
+)
+from services.complaint.domain import workflow
+from services.complaint.domain.workflow import (
+    Category,
+    ComplaintState,
+    EscalationReason,
+    Resolution,
+    Severity,
+)
+from services.complaint.settings import Settings
+from services.complaint.stats import complaint_stats
+from services.complaint.store import ComplaintStore
+from shared.events import utc_now
+from shared.events.envelope import UtcDateTime
+from shared.mongo import Document
+
+router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
+
+
+def get_store(request: Request) -> ComplaintStore:
+    store: ComplaintStore = request.app.state.complaints
+    return store
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+StoreDep = Annotated[ComplaintStore, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+IfMatch = Annotated[
+    str | None,
+    Header(description="The complaint's current ETag (from GET); required for workflow actions"),
+]
+Actor = Annotated[str | None, Header(alias="X-Actor", max_length=128, description="Who acts")]
+
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": AllowedTransitionsError, "description": "Not allowed now"}
+}
+_GUARDED: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such complaint"},
+    409: {"model": AllowedTransitionsError, "description": "Not allowed in the current state"},
+    412: {"description": "If-Match does not match the current ETag"},
+    428: {"description": "If-Match missing"},
+}
+
+
+def etag(doc: Document) -> str:
+    return f'"{doc["version"]}"'
+
+
+def public(doc: Document) -> ComplaintPublic:
+    allowed = list(workflow.allowed_transitions(ComplaintState(doc["state"])))
+    return ComplaintPublic.of(doc, allowed=allowed)
+
+
+def _answer(doc: Document, *, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(
+        public(doc).model_dump(mode="json"),
+        status_code=status_code,
+        headers={"ETag": etag(doc), "Location": f"/v1/complaints/{doc['_id']}"},
+    )
+
+
+def _event_time(at: datetime | None, settings: Settings) -> datetime:
+    now = utc_now()
+    if at is None:
+        return now
+    if at > now + settings.event_max_future_skew:
+        raise HTTPException(422, f"event time {at.isoformat()} lies in the future")
+    return at
+
+
+async def _load(store: ComplaintStore, complaint_id: str) -> Document:
+    doc = await store.get(complaint_id)
+    if doc is None:
+        raise HTTPException(404, f"no complaint {complaint_id}")
+    return doc
+
+
+def _version(if_match: str | None) -> int:
+    if if_match is None:
+        raise HTTPException(428, "If-Match with the complaint's ETag is required")
+    value = if_match.strip().removeprefix("W/").strip('"')
+    try:
+        return int(value)
+    except ValueError:
+        raise HTTPException(
+            412, f"If-Match {if_match!r} is not an ETag of this complaint"
+        ) from None
+
+
+def _refused(doc: Document, error: Exception) -> JSONResponse:
+    state = ComplaintState(doc["state"])
+    allowed = (
+        error.allowed
+        if isinstance(error, workflow.IllegalTransition)
+        else workflow.allowed_transitions(state)
+    )
+    body = AllowedTransitionsError(detail=str(error), state=state, allowed=list(allowed))
+    return JSONResponse(body.model_dump(mode="json"), status_code=409)
+
+
+async def _guarded(
+    store: ComplaintStore,
+    complaint_id: str,
+    if_match: str | None,
+    decide: Callable[[Document], commands.Change],
+) -> JSONResponse:
+    """Load, check the ETag, let the domain decide, write only if nobody changed it meanwhile."""
+    doc = await _load(store, complaint_id)
+    # `If-Match: *` is HTTP for "whatever version there is": the caller opts out of the check.
+    expected = doc["version"] if if_match == "*" else _version(if_match)
+    if expected != doc["version"]:
+        raise HTTPException(412, "the complaint changed since you read it", {"ETag": etag(doc)})
+    try:
+        change = decide(doc)
+    except (workflow.ResolutionRequired, workflow.InvalidResolution) as error:
+        raise HTTPException(422, str(error)) from error
+    except workflow.ComplaintRuleViolation as error:
+        return _refused(doc, error)
+    except ValueError as error:  # an event time that contradicts the complaint's history
+        raise HTTPException(422, str(error)) from error
+    updated = await store.apply(doc, change, version=expected, queued_at=utc_now())
+    if updated is None:
+        current = await _load(store, complaint_id)
+        raise HTTPException(412, "the complaint changed meanwhile", {"ETag": etag(current)})
+    return _answer(updated)
+
+
+async def _unguarded(
+    store: ComplaintStore, complaint_id: str, decide: Callable[[Document], commands.Change]
+) -> JSONResponse:
+    """Like `_guarded` for appends that cannot conflict: retried on a concurrent change."""
+    for _ in range(5):
+        doc = await _load(store, complaint_id)
+        try:
+            change = decide(doc)
+        except workflow.ComplaintRuleViolation as error:
+            return _refused(doc, error)
+        updated = await store.apply(doc, change, version=doc["version"], queued_at=utc_now())
+        if updated is not None:
+            return _answer(updated, status_code=201)
+    raise HTTPException(409, "the complaint is changing too often; retry")
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ComplaintPublic,
+    responses={200: {"model": ComplaintPublic, "description": "Already created (external_id)"}},
+    summary="Open a complaint",
+)
+async def create_complaint(
+    body: ComplaintCreate, store: StoreDep, settings: SettingsDep, actor: Actor = None
+) -> JSONResponse:
+    """Open a complaint with its SLA due times; emits `crm.complaint.opened.v1`."""
+    received_at = utc_now()
+    command = commands.OpenComplaint(
+        **body.model_dump(exclude={"reported_at"}),
+        reported_at=_event_time(body.reported_at, settings),
+        actor=actor,
+    )
+    try:
+        doc, opened = commands.open_complaint(command, received_at=received_at)
+    except workflow.InvalidSubcategory as error:
+        raise HTTPException(422, str(error)) from error
+    stored, created = await store.insert(doc, [opened], queued_at=received_at)
+    return _answer(stored, status_code=201 if created else 200)
+
+
+@router.get("/stats", response_model=ComplaintStatsPublic, summary="Complaint statistics")
+async def stats(
+    store: StoreDep,
+    from_: Annotated[UtcDateTime | None, Query(alias="from")] = None,
+    to: UtcDateTime | None = None,
+    category: Category | None = None,
+    severity: Severity | None = None,
+    customer_id: str | None = None,
+) -> ComplaintStatsPublic:
+    """Counts by category/severity/state, median times (seconds, wall clock from the report)
+    to first response and to resolution, breach and reopen rates, top root causes, CSAT —
+    over complaints reported in [from, to)."""
+    filters: dict[str, Any] = {}
+    reported: dict[str, datetime] = {}
+    if from_ is not None:
+        reported["$gte"] = from_
+    if to is not None:
+        reported["$lt"] = to
+    if reported:
+        filters["reported_at"] = reported
+    for name, value in (
+        ("category", category),
+        ("severity", severity),
+        ("customer_id", customer_id),
+    ):
+        if value is not None:
+            filters[name] = str(value)
+    result = complaint_stats(await store.matching(filters))
+    return ComplaintStatsPublic.model_validate(
+        {
+            **result.__dict__,
+            "top_root_causes": [
+                RootCauseCount(root_cause=cause, count=count)
+                for cause, count in result.top_root_causes
+            ],
+        }
+    )
+
+
+@router.get("", response_model=ComplaintsPage, summary="List complaints")
+async def list_complaints(
+    store: StoreDep,
+    customer_id: str | None = None,
+    state: ComplaintState | None = None,
+    severity: Severity | None = None,
+    category: Category | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=128)] = None,
+) -> ComplaintsPage:
+    """Complaints matching all given filters, in id order; follow `next_cursor` for more."""
+    filters = {
+        name: str(value)
+        for name, value in (
+            ("customer_id", customer_id),
+            ("state", state),
+            ("severity", severity),
+            ("category", category),
+        )
+        if value is not None
+    }
+    docs = await store.page(filters, limit=limit + 1, after=cursor)
+    more = len(docs) > limit
+    docs = docs[:limit]
+    return ComplaintsPage(
+        items=[public(doc) for doc in docs],
+        next_cursor=docs[-1]["_id"] if more else None,
+    )
+
+
+@router.get(
+    "/{complaint_id}",
+    response_model=ComplaintPublic,
+    responses={404: {"description": "No such complaint"}},
+    summary="Get a complaint (ETag = its version)",
+)
+async def get_complaint(complaint_id: str, store: StoreDep) -> JSONResponse:
+    return _answer(await _load(store, complaint_id))
+
+
+def _transition_route(
+    action: str, target: ComplaintState, summary: str, *, only_from: ComplaintState | None = None
+) -> None:
+    async def act(
+        complaint_id: str,
+        store: StoreDep,
+        settings: SettingsDep,
+        if_match: IfMatch = None,
+        actor: Actor = None,
+        body: ActionBody | None = None,
+    ) -> JSONResponse:
+        at = _event_time(body.at if body else None, settings)
+
+        def decide(doc: Document) -> commands.Change:
+            current = ComplaintState(doc["state"])
+            if only_from is not None and current is not only_from:
+                raise workflow.IllegalTransition(
+                    current, target, workflow.allowed_transitions(current)
+                )
+            return commands.move(
+                doc, target, at=at, actor=actor, reopen_window=settings.reopen_window
+            )
+
+        return await _guarded(store, complaint_id, if_match, decide)
+
+    act.__name__ = action.replace("-", "_") + "_complaint"
+    router.add_api_route(
+        f"/{{complaint_id}}/{action}",
+        act,
+        methods=["POST"],
+        response_model=ComplaintPublic,
+        responses=_GUARDED,
+        summary=summary,
+        description=f"Moves the complaint to `{target}` ({summary.lower()}). Needs If-Match.",
+    )
+
+
+_transition_route(
+    "acknowledge", ComplaintState.ACKNOWLEDGED, "Acknowledge (first response to the customer)"
+)
+_transition_route("start", ComplaintState.IN_PROGRESS, "Start working on the complaint")
+_transition_route(
+    "wait-for-customer", ComplaintState.WAITING_CUSTOMER, "Wait for the customer (SLA paused)"
+)
+_transition_route(
+    "resume",
+    ComplaintState.IN_PROGRESS,
+    "Resume after the customer answered (SLA runs again)",
+    only_from=ComplaintState.WAITING_CUSTOMER,
+)
+_transition_route("close", ComplaintState.CLOSED, "Close a resolved complaint")
+
+
+@router.post(
+    "/{complaint_id}/reopen",
+    response_model=ComplaintPublic,
+    responses=_GUARDED,
+    summary="Reopen a resolved or closed complaint (within the reopen window)",
+)
+async def reopen_complaint(
+    complaint_id: str,
+    store: StoreDep,
+    settings: SettingsDep,
+    if_match: IfMatch = None,
+    actor: Actor = None,
+    body: ReopenBody | None = None,
+) -> JSONResponse:
+    at = _event_time(body.at if body else None, settings)
+    reason = body.reason if body else None
+
+    def decide(doc: Document) -> commands.Change:
+        return commands.move(
+            doc,
+            ComplaintState.REOPENED,
+            at=at,
+            actor=actor,
+            reason=reason,
+            reopen_window=settings.reopen_window,
+        )
+
+    return await _guarded(store, complaint_id, if_match, decide)
+
+
+@router.post(
+    "/{complaint_id}/resolve",
+    response_model=ComplaintPublic,
+    responses=_GUARDED | {422: {"description": "Resolution incomplete"}},
+    summary="Resolve with validity, root cause and corrective action",
+)
+async def resolve_complaint(
+    complaint_id: str,
+    body: ResolveBody,
+    store: StoreDep,
+    settings: SettingsDep,
+    if_match: IfMatch = None,
+    actor: Actor = None,
+) -> JSONResponse:
+    """An upheld complaint needs a corrective action; a rejected one may leave it empty."""
+    at = _event_time(body.at, settings)
+
+    def decide(doc: Document) -> commands.Change:
+        resolution = Resolution(
+            validity=body.validity,
+            root_cause=body.root_cause,
+            corrective_action=body.corrective_action,
+        )
+        return commands.move(
+            doc, ComplaintState.RESOLVED, at=at, actor=actor, resolution=resolution
+        )
+
+    return await _guarded(store, complaint_id, if_match, decide)
+
+
+@router.post(
+    "/{complaint_id}/escalate",
+    response_model=ComplaintPublic,
+    responses=_GUARDED,
+    summary="Escalate one level (1–3) by hand",
+)
+async def escalate_complaint(
+    complaint_id: str,
+    store: StoreDep,
+    settings: SettingsDep,
+    if_match: IfMatch = None,
+    actor: Actor = None,
+    body: EscalateBody | None = None,
+) -> JSONResponse:
+    """Refused (409) for resolved or closed complaints and at the top level."""
+    at = _event_time(body.at if body else None, settings)
+
+    def decide(doc: Document) -> commands.Change:
+        change = commands.escalate(doc, reason=EscalationReason.MANUAL, at=at, actor=actor)
+        if body is not None and body.reason:
+            note = commands.add_comment(
+                doc, body=f"escalated: {body.reason}", visibility="internal", author=actor, at=at
+            )
+            change = replace(change, push=note.push)
+        return change
+
+    return await _guarded(store, complaint_id, if_match, decide)
+
+
+@router.post(
+    "/{complaint_id}/assign",
+    response_model=ComplaintPublic,
+    responses=_GUARDED,
+    summary="Assign to a handler and team",
+)
+async def assign_complaint(
+    complaint_id: str,
+    body: AssignBody,
+    store: StoreDep,
+    settings: SettingsDep,
+    if_match: IfMatch = None,
+    actor: Actor = None,
+) -> JSONResponse:
+    at = _event_time(body.at, settings)
+
+    def decide(doc: Document) -> commands.Change:
+        return commands.assign(doc, assignee=body.assignee, team=body.team, at=at, actor=actor)
+
+    return await _guarded(store, complaint_id, if_match, decide)
+
+
+@router.post(
+    "/{complaint_id}/comments",
+    status_code=201,
+    response_model=ComplaintPublic,
+    responses={404: {"description": "No such complaint"}},
+    summary="Add an internal or external comment (no If-Match needed)",
+)
+async def comment_complaint(
+    complaint_id: str,
+    body: CommentCreate,
+    store: StoreDep,
+    settings: SettingsDep,
+    actor: Actor = None,
+) -> JSONResponse:
+    at = _event_time(body.at, settings)
+
+    def decide(doc: Document) -> commands.Change:
+        return commands.add_comment(
+            doc, body=body.body, visibility=body.visibility, author=actor, at=at
+        )
+
+    return await _unguarded(store, complaint_id, decide)
+
+
+@router.post(
+    "/{complaint_id}/survey",
+    status_code=201,
+    response_model=ComplaintPublic,
+    responses={404: {"description": "No such complaint"}, **_CONFLICT},
+    summary="Answer (or skip) the one CSAT survey of a resolved complaint",
+)
+async def answer_survey(
+    complaint_id: str,
+    body: SurveyAnswer,
+    store: StoreDep,
+    settings: SettingsDep,
+    actor: Actor = None,
+) -> JSONResponse:
+    """Once per complaint: a second answer gets 409. Emits `crm.survey.answered.v1`."""
+    at = _event_time(body.at, settings)
+
+    def decide(doc: Document) -> commands.Change:
+        return commands.answer_survey(
+            doc, score=body.score, comment=body.comment, at=at, actor=actor
+        )
+
+    return await _unguarded(store, complaint_id, decide)

@@ -1,0 +1,106 @@
+"""The complaints collection: every read and every atomic, version-guarded write.
+
+Writes go through `shared.outbox` so a complaint's change and its events are one single-document
+update; after each write the relay is nudged so the events leave at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from services.complaint.commands import Change
+from services.complaint.records import COMPLAINTS
+from shared.events import Event
+from shared.mongo import Collection, Database, Document
+from shared.outbox import new_document_with_events, update_with_events
+
+# What list and scan queries never need to carry back.
+_WITHOUT_OUTBOX = {"outbox": 0}
+
+
+class ComplaintStore:
+    """Reads and writes complaints in the service's own database."""
+
+    def __init__(self, database: Database, *, notify: Callable[[], None]) -> None:
+        self.collection: Collection = database[COMPLAINTS]
+        self._notify = notify
+
+    async def insert(
+        self, doc: Document, events: list[Event[Any]], *, queued_at: datetime
+    ) -> tuple[Document, bool]:
+        """Insert a new complaint with its events; (stored document, whether it is new).
+
+        A complaint with the same id (same external id) already there is returned instead,
+        so a retried create is answered with the first one and emits nothing again.
+        """
+        try:
+            await self.collection.insert_one(
+                new_document_with_events(doc, events, queued_at=queued_at)
+            )
+        except DuplicateKeyError:
+            existing = await self.get(doc["_id"])
+            assert existing is not None  # complaints are never deleted
+            return existing, False
+        self._notify()
+        stored = await self.get(doc["_id"])
+        assert stored is not None
+        return stored, True
+
+    async def get(self, complaint_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": complaint_id}, _WITHOUT_OUTBOX)
+
+    async def apply(
+        self, doc: Document, change: Change, *, version: int, queued_at: datetime
+    ) -> Document | None:
+        """Apply `change` if the complaint is still at `version`; the new document or None."""
+        update: dict[str, Any] = {"$set": dict(change.set), "$inc": {"version": 1}}
+        if change.push:
+            update["$push"] = dict(change.push)
+        # update_with_events holds the collection's write lock (see shared.outbox.write_lock).
+        updated = await update_with_events(
+            self.collection,
+            {"_id": doc["_id"], "version": version},
+            update,
+            change.events,
+            queued_at=queued_at,
+        )
+        if updated is None:
+            return None
+        if change.events:
+            self._notify()
+        updated.pop("outbox", None)
+        return updated
+
+    async def page(
+        self, filters: Mapping[str, Any], *, limit: int, after: str | None
+    ) -> list[Document]:
+        """Up to `limit` complaints matching `filters`, ordered by id, after id `after`."""
+        query = dict(filters)
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        cursor = self.collection.find(query, _WITHOUT_OUTBOX).sort("_id", 1).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def not_closed(self) -> list[Document]:
+        """Every complaint whose SLA can still be breached (all but closed ones)."""
+        cursor = self.collection.find(
+            {"state": {"$ne": "closed"}},
+            {
+                "customer_id": 1,
+                "severity": 1,
+                "state": 1,
+                "version": 1,
+                "sla": 1,
+                "sla_breaches": 1,
+                "escalation_level": 1,
+            },
+        )
+        return [doc async for doc in cursor]
+
+    async def matching(self, filters: Mapping[str, Any]) -> list[Document]:
+        """Every complaint matching a simple filter (for statistics computed in Python)."""
+        return [doc async for doc in self.collection.find(dict(filters), _WITHOUT_OUTBOX)]
