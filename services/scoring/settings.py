@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 
@@ -15,6 +16,29 @@ class Settings(ServiceSettings):
     service_name: str = "scoring"
     http_port: int = Field(default=8004, ge=1, le=65535, description="Port of the HTTP API")
     database: str = Field(default="crm_scoring", description="The service's own Mongo database")
+    faust_app_id: str = Field(
+        default="crm-scoring", description="Faust app id: consumer group and changelog prefix"
+    )
+    faust_store: str = Field(
+        default="memory://",
+        description=(
+            "Table store: memory:// (tests, dev; rebuilt from the changelog on start) or "
+            "rocksdb:// (production; needs the rocksdict package: faust-streaming[rocksdict])"
+        ),
+    )
+    faust_web_port: int = Field(
+        default=6066, ge=1, le=65535, description="Port of the Faust worker's web server"
+    )
+    faust_data_dir: str = Field(
+        default="/tmp/crm-scoring", description="Where the worker keeps RocksDB tables"
+    )
+    faust_offset_reset: Literal["earliest", "latest"] = Field(
+        default="earliest",
+        description="Where a new consumer group starts: earliest rebuilds every score by replay",
+    )
+    sweep_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the worker rescores customers due a review"
+    )
 
 
 @lru_cache

@@ -1,0 +1,205 @@
+"""The scorer's per-message steps as pure functions (no Faust, no I/O, no clock).
+
+A customer's table entry (`CustomerRecord`, a JSON-safe dict so the changelog stays readable) is
+the domain's feature state plus what the streaming side needs to be idempotent and quiet:
+
+- `seen`: the ids of the customer's last `SEEN_LIMIT` events, so an event redelivered after a
+  crash or replayed by a producer is not folded twice (kept inside the record, so it travels
+  with the changelog and survives restarts);
+- `last_risk`: the churn risk last published (for the trend);
+- `alerted_band`: the churn band of the last alert (or the first score), so an alert is raised
+  once per rise and not on every rescore;
+- `next_review_at` / `as_of`: POSIX seconds, for the time-drift sweeper.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from services.scoring.domain import (
+    DEFAULT_PARAMS,
+    ChurnBand,
+    FeatureState,
+    Score,
+    ScoringParams,
+    fold,
+    next_review_at,
+    score,
+    state_from_record,
+    state_to_record,
+)
+from services.scoring.domain import events as inputs
+from shared.events import Event, new_event
+from shared.events import scoring as contract
+from shared.events.vocabulary import ChurnBand as ContractBand
+from shared.events.vocabulary import Lifecycle as ContractLifecycle
+from shared.events.vocabulary import ValueTier as ContractTier
+
+__all__ = [
+    "SEEN_LIMIT",
+    "SOURCE",
+    "CustomerRecord",
+    "Folded",
+    "Rescored",
+    "apply",
+    "is_due",
+    "rescore",
+    "review_time",
+]
+
+SEEN_LIMIT = 64
+SOURCE = "/services/scoring"
+# Stable namespace for the ids of the events the scorer emits: re-emitting the same score after
+# a restart gives the same id, so downstream consumers dedupe it.
+_ID_NAMESPACE = uuid.UUID("8f1c1c52-4a51-4b0e-9d0a-6c1f3f0c2a77")
+_BAND_RANK = {ChurnBand.LOW: 0, ChurnBand.MEDIUM: 1, ChurnBand.HIGH: 2, ChurnBand.CRITICAL: 3}
+
+CustomerRecord = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """The record after one new (not yet seen) event was folded in."""
+
+    record: CustomerRecord
+    state: FeatureState
+
+
+@dataclass(frozen=True, slots=True)
+class Rescored:
+    """A fresh score, the record to store and the events to publish."""
+
+    record: CustomerRecord
+    score: Score
+    updated: Event[contract.ScoreUpdated]
+    alert: Event[contract.ChurnAlertRaised] | None
+
+
+def _state(record: Mapping[str, Any] | None) -> FeatureState:
+    if not record or "state" not in record:
+        return FeatureState()
+    return state_from_record(record["state"])
+
+
+def apply(
+    record: Mapping[str, Any] | None,
+    *,
+    event_id: str,
+    item: inputs.Event | None,
+    limit: int = SEEN_LIMIT,
+) -> Folded | None:
+    """Fold `item` into the customer's record; None when `event_id` was already seen.
+
+    An event that does not affect scores (`item` is None) is still remembered as seen.
+    """
+    seen: list[str] = list((record or {}).get("seen", ()))
+    if event_id in seen:
+        return None
+    state = _state(record)
+    if item is not None:
+        state = fold(state, item, config=DEFAULT_PARAMS.features)
+    seen.append(event_id)
+    new: CustomerRecord = dict(record or {})
+    new["state"] = state_to_record(state)
+    new["seen"] = seen[-limit:]
+    return Folded(record=new, state=state)
+
+
+def _posix(at: datetime) -> float:
+    return at.timestamp()
+
+
+def _contract_score(
+    customer_id: str, s: Score, *, computed_at: datetime
+) -> Event[contract.ScoreUpdated]:
+    reasons = tuple(
+        contract.ChurnReason(
+            code=r.code.value,
+            contribution=r.contribution,
+            share=min(max(r.share, 0.0), 1.0),
+            params=dict(r.params),
+            text=r.text,
+        )
+        for r in s.churn.reasons
+    )
+    data = contract.ScoreUpdated(
+        loyalty=contract.LoyaltyScore(score=s.loyalty.score, band=s.loyalty.band.value),
+        churn=contract.ChurnRisk(
+            risk=s.churn.risk,
+            band=ContractBand(s.churn.band.value),
+            horizon_days=s.churn.horizon_days,
+            reasons=reasons,
+        ),
+        value_tier=ContractTier(s.value_tier.value),
+        lifecycle=ContractLifecycle(s.lifecycle.value),
+        trend=s.trend.value,
+        model_version=s.model_version,
+        computed_at=computed_at,
+        as_of=s.as_of,
+        features=dict(s.features),
+    )
+    event_id = str(
+        uuid.uuid5(_ID_NAMESPACE, f"score|{customer_id}|{s.as_of.isoformat()}|{s.model_version}")
+    )
+    return new_event(data, subject=customer_id, source=SOURCE, time=s.as_of, event_id=event_id)
+
+
+def _alert(
+    customer_id: str, previous: ChurnBand, s: Score, updated: Event[contract.ScoreUpdated]
+) -> Event[contract.ChurnAlertRaised]:
+    data = contract.ChurnAlertRaised(
+        from_band=ContractBand(previous.value),
+        to_band=ContractBand(s.churn.band.value),
+        risk=s.churn.risk,
+        reasons=updated.data.churn.reasons,
+    )
+    event_id = str(
+        uuid.uuid5(_ID_NAMESPACE, f"alert|{customer_id}|{s.as_of.isoformat()}|{s.churn.band.value}")
+    )
+    return new_event(data, subject=customer_id, source=SOURCE, time=s.as_of, event_id=event_id)
+
+
+def rescore(
+    record: Mapping[str, Any] | None,
+    *,
+    customer_id: str,
+    as_of: datetime,
+    computed_at: datetime,
+    params: ScoringParams = DEFAULT_PARAMS,
+) -> Rescored:
+    """Score the customer as of `as_of` (event time, moved up to the latest folded event),
+    decide whether the churn band rose past the last alert, and plan the next review.
+
+    The first score sets the alert baseline without alerting; a band that falls lowers the
+    baseline, so the next rise alerts again (once per crossing, no storms)."""
+    state = _state(record)
+    previous_risk = None if not record else record.get("last_risk")
+    s = score(state, as_of=as_of, params=params, previous_risk=previous_risk)
+    updated = _contract_score(customer_id, s, computed_at=computed_at)
+    baseline = None if not record else record.get("alerted_band")
+    alert = None
+    if baseline is not None and _BAND_RANK[s.churn.band] > _BAND_RANK[ChurnBand(baseline)]:
+        alert = _alert(customer_id, ChurnBand(baseline), s, updated)
+    new: CustomerRecord = dict(record or {})
+    new["state"] = state_to_record(state)
+    new["last_risk"] = s.churn.risk
+    new["alerted_band"] = s.churn.band.value
+    new["as_of"] = _posix(s.as_of)
+    new["next_review_at"] = _posix(next_review_at(state, params, s.as_of))
+    return Rescored(record=new, score=s, updated=updated, alert=alert)
+
+
+def is_due(record: Mapping[str, Any], now: datetime) -> bool:
+    """Whether the customer's `next_review_at` has passed at `now`."""
+    due = record.get("next_review_at")
+    return due is not None and float(due) <= now.timestamp()
+
+
+def review_time(record: Mapping[str, Any]) -> datetime | None:
+    """The record's `next_review_at` as an aware datetime."""
+    due = record.get("next_review_at")
+    return None if due is None else datetime.fromtimestamp(float(due), UTC)

@@ -1,0 +1,41 @@
+"""The scorer's input topics: raw bytes, because events are CloudEvents in Kafka binary mode.
+
+Values are decoded by `shared.events.decode` from the value *and the headers*, so Faust must
+not touch them (`value_serializer="raw"`); keys are the customer id as bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from shared import topics as registry
+
+INPUT_SPECS = (registry.INTERACTION, registry.COMPLAINT, registry.CUSTOMER)
+
+
+@dataclass(frozen=True)
+class InputTopics:
+    interaction: Any
+    complaint: Any
+    customer: Any
+
+    def all(self) -> tuple[Any, ...]:
+        return (self.interaction, self.complaint, self.customer)
+
+
+def _raw(app: faust.App, name: str) -> Any:
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
+def declare(app: faust.App) -> InputTopics:
+    """The input topics on `app` (names from the shared registry)."""
+    return InputTopics(
+        interaction=_raw(app, registry.INTERACTION.name),
+        complaint=_raw(app, registry.COMPLAINT.name),
+        customer=_raw(app, registry.CUSTOMER.name),
+    )

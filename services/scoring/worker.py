@@ -1,0 +1,89 @@
+"""`python -m services.scoring.worker` — run the streaming scorer (a Faust worker).
+
+Composition root of the streaming side: settings → app, topics, table, outputs, agents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import faust
+import mode
+
+from services.scoring import tables, topics
+from services.scoring.agents import Agents, Scorer, register
+from services.scoring.faust_app import create_faust_app
+from services.scoring.outputs import LiveOutputs, Outputs
+from services.scoring.settings import Settings, get_settings
+from shared import mongo
+from shared.consumer import DeadLetters
+from shared.events import utc_now
+from shared.producer import EventProducer
+
+
+@dataclass(frozen=True)
+class Worker:
+    app: faust.App
+    scorer: Scorer
+    agents: Agents
+    inputs: topics.InputTopics
+    table: Any
+
+
+def build(
+    settings: Settings,
+    *,
+    outputs: Outputs | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Worker:
+    """The whole scorer; `outputs` defaults to Mongo + Kafka, started with the app."""
+    app = create_faust_app(settings)
+    inputs = topics.declare(app)
+    table = tables.declare(app)
+    if outputs is None:
+        outputs = _live_outputs(app, settings, clock)
+    scorer = Scorer(
+        table=table,
+        outputs=outputs,
+        clock=clock,
+        max_future_skew=settings.event_max_future_skew,
+    )
+    agents = register(
+        app, scorer=scorer, inputs=inputs.all(), sweep_interval_s=settings.sweep_interval_s
+    )
+    return Worker(app=app, scorer=scorer, agents=agents, inputs=inputs, table=table)
+
+
+def _live_outputs(app: faust.App, settings: Settings, clock: Callable[[], datetime]) -> Outputs:
+    producer = EventProducer(settings, client_id=settings.faust_app_id + "-outputs")
+    client = mongo.connect(settings)
+    db = mongo.database(client, settings, settings.database)
+    live = LiveOutputs(
+        db=db,
+        producer=producer,
+        dead_letters=DeadLetters(producer, consumer_group=settings.faust_app_id, clock=clock),
+    )
+
+    class OutputsLifecycle(mode.Service):
+        """Starts the producer before the agents run; flushes it and closes Mongo on stop."""
+
+        async def on_start(self) -> None:
+            await producer.start()
+
+        async def on_stop(self) -> None:
+            await producer.stop()
+            await client.close()
+
+    app.service(OutputsLifecycle)
+    return live
+
+
+def main() -> None:
+    build(get_settings()).app.main()
+
+
+if __name__ == "__main__":
+    main()

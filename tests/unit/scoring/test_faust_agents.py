@@ -1,0 +1,182 @@
+"""The Faust wiring, without a broker: `agent.test_context()` over a memory-store table."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from faust.types import TP
+
+from services.scoring.agents import KeyedLocks, normalise_headers
+from services.scoring.outputs import RecordingOutputs
+from services.scoring.settings import Settings
+from services.scoring.worker import Worker, build
+from shared.events import encode, new_event
+from shared.events.interaction import InteractionRecorded, OrderPlaced
+from shared.events.vocabulary import Channel, Direction
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def outputs() -> RecordingOutputs:
+    return RecordingOutputs()
+
+
+@pytest.fixture
+def worker(outputs: RecordingOutputs, clock: Clock) -> Iterator[Worker]:
+    settings = Settings(
+        faust_app_id=f"scoring-test-{uuid.uuid4().hex[:8]}", faust_store="memory://"
+    )
+    built = build(settings, outputs=outputs, clock=clock)
+    built.app.finalize()
+    built.app.flow_control.resume()
+    # The table's changelog partition comes from the Kafka producer's partitioner, which only
+    # exists once connected; without a broker every key goes to partition 0.
+    built.app.producer.key_partition = lambda topic, key: TP(topic, 0)  # type: ignore[method-assign]
+    yield built
+
+
+def order(customer: str, at: datetime, amount: str = "1000", event_id: str | None = None) -> Any:
+    data = OrderPlaced(order_id=uuid.uuid4().hex, amount=Decimal(amount))
+    return encode(new_event(data, subject=customer, source="/test", time=at, event_id=event_id))
+
+
+async def put(agent: Any, record: Any) -> None:
+    await agent.put(record.value, key=record.key, headers=list(record.headers))
+
+
+async def test_orders_move_loyalty_up_and_churn_down(
+    worker: Worker, outputs: RecordingOutputs
+) -> None:
+    async with worker.agents.interaction.test_context() as agent:
+        for days in (60, 45, 30, 15):
+            await put(agent, order("c-1", NOW - timedelta(days=days)))
+        first = outputs.emitted[0][1].score
+        last = outputs.emitted[-1][1].score
+    assert [customer for customer, _ in outputs.emitted] == ["c-1"] * 4
+    assert last.loyalty.score > first.loyalty.score
+    assert last.churn.risk < first.churn.risk
+    record = worker.table["c-1"]
+    assert record["state"]["orders"] == 4
+    assert len(record["seen"]) == 4
+    assert record["next_review_at"] > NOW.timestamp() - 15 * 86400
+
+
+async def test_a_duplicate_is_not_counted_twice(worker: Worker, outputs: RecordingOutputs) -> None:
+    record = order("c-2", NOW - timedelta(days=3), event_id="evt-dup")
+    async with worker.agents.interaction.test_context() as agent:
+        await put(agent, record)
+        await put(agent, record)
+    assert len(outputs.emitted) == 1
+    assert worker.table["c-2"]["state"]["orders"] == 1
+
+
+async def test_an_interaction_is_folded_into_the_same_customer(
+    worker: Worker, outputs: RecordingOutputs
+) -> None:
+    contact = InteractionRecorded(
+        interaction_id="i-1", channel=Channel.WECHAT, direction=Direction.INBOUND
+    )
+    record = encode(new_event(contact, subject="c-3", source="/t", time=NOW - timedelta(days=1)))
+    async with worker.agents.interaction.test_context() as agent:
+        await put(agent, order("c-3", NOW - timedelta(days=2)))
+        await put(agent, record)
+    assert worker.table["c-3"]["state"]["orders"] == 1
+    assert worker.table["c-3"]["state"]["last_contact_at"] is not None
+    assert len(outputs.emitted) == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "headers", "error_class"),
+    [
+        (b"not json", [], "undecodable"),
+        (
+            b"{}",
+            [("ce_specversion", b"1.0"), ("ce_type", b"crm.nothing.known.v1")],
+            "unknown_type",
+        ),
+        (
+            b'{"order_id": "o", "amount": "-1"}',
+            [
+                ("ce_specversion", b"1.0"),
+                ("ce_type", b"crm.order.placed.v1"),
+                ("ce_id", b"x"),
+                ("ce_source", b"/t"),
+                ("ce_time", b"2026-11-01T00:00:00Z"),
+                ("ce_subject", b"c-4"),
+            ],
+            "schema_invalid",
+        ),
+    ],
+)
+async def test_poison_goes_to_the_dead_letters_and_the_agent_keeps_going(
+    worker: Worker,
+    outputs: RecordingOutputs,
+    value: bytes,
+    headers: list[tuple[str, bytes]],
+    error_class: str,
+) -> None:
+    async with worker.agents.interaction.test_context() as agent:
+        await agent.put(value, key=b"c-4", headers=headers)
+        await put(agent, order("c-4", NOW - timedelta(days=1)))
+    assert [d["error_class"] for d in outputs.dead] == [error_class]
+    assert outputs.dead[0]["value"] == value
+    assert outputs.dead[0]["error"] == "PoisonMessage"
+    assert outputs.dead[0]["origin"].topic == "crm.interaction.v1"
+    assert len(outputs.emitted) == 1
+
+
+async def test_a_silent_customer_drifts_towards_churn_on_review(
+    worker: Worker, outputs: RecordingOutputs, clock: Clock
+) -> None:
+    async with worker.agents.interaction.test_context() as agent:
+        for days in (40, 30, 20, 10, 1):
+            await put(agent, order("c-5", NOW - timedelta(days=days)))
+    before = outputs.emitted[-1][1].score
+    assert await worker.scorer.review() == 0  # not due yet
+    clock.now = NOW + timedelta(days=60)
+    assert await worker.scorer.review() == 1
+    assert await worker.scorer.review() == 0  # rescheduled: not due again at the same instant
+    after = outputs.emitted[-1][1].score
+    assert after.churn.risk > before.churn.risk
+    assert after.as_of == clock.now
+
+
+async def test_keyed_locks_serialise_one_key_and_are_dropped_when_idle() -> None:
+    locks = KeyedLocks()
+    order_seen: list[str] = []
+
+    async def work(name: str, key: str, pause: float) -> None:
+        async with locks.hold(key):
+            order_seen.append(f"{name}+")
+            await asyncio.sleep(pause)
+            order_seen.append(f"{name}-")
+
+    await asyncio.gather(work("a", "k", 0.02), work("b", "k", 0.0), work("c", "other", 0.0))
+    assert order_seen.index("a-") < order_seen.index("b+")
+    assert len(locks) == 0
+
+
+def test_headers_from_a_dict_or_pairs_become_byte_pairs() -> None:
+    assert normalise_headers({"a": "x", "b": b"y"}) == (("a", b"x"), ("b", b"y"))
+    assert normalise_headers([("a", b"x")]) == (("a", b"x"),)
+    assert normalise_headers(None) == ()

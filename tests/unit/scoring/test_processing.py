@@ -1,0 +1,106 @@
+"""The per-message steps: dedupe window, alert baseline, published contract, review time."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from services.scoring import processing
+from services.scoring.domain import ChurnBand
+from services.scoring.domain import events as inputs
+from shared.events import decode, encode
+from shared.events.scoring import ChurnAlertRaised, ScoreUpdated
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def order(days: float) -> inputs.OrderPlaced:
+    return inputs.OrderPlaced(order_id=f"o-{days}", at=T0 + timedelta(days=days), amount=500.0)
+
+
+def test_a_seen_event_id_is_refused_and_the_window_is_bounded() -> None:
+    record = None
+    for n in range(10):
+        folded = processing.apply(record, event_id=f"e{n}", item=order(n), limit=4)
+        assert folded is not None
+        record = folded.record
+    assert record is not None
+    assert record["seen"] == ["e6", "e7", "e8", "e9"]
+    assert processing.apply(record, event_id="e9", item=order(9)) is None
+    assert record["state"]["orders"] == 10
+
+
+def test_an_irrelevant_event_is_remembered_without_changing_the_state() -> None:
+    folded = processing.apply(None, event_id="e1", item=None)
+    assert folded is not None
+    assert folded.record["seen"] == ["e1"]
+    assert folded.record["state"]["orders"] == 0
+
+
+def test_the_record_is_plain_json() -> None:
+    folded = processing.apply(None, event_id="e1", item=order(0))
+    assert folded is not None
+    rescored = processing.rescore(folded.record, customer_id="c", as_of=T0, computed_at=T0)
+    assert json.loads(json.dumps(rescored.record)) == rescored.record
+
+
+def _regular_customer() -> processing.CustomerRecord:
+    record: processing.CustomerRecord | None = None
+    for n in range(8):
+        folded = processing.apply(record, event_id=f"e{n}", item=order(7 * n))
+        assert folded is not None
+        record = folded.record
+    assert record is not None
+    return record
+
+
+def test_alert_once_per_rise_and_again_after_a_fall() -> None:
+    record = _regular_customer()
+    last = T0 + timedelta(days=49)
+    first = processing.rescore(record, customer_id="c", as_of=last, computed_at=last)
+    assert first.alert is None  # the first score sets the baseline
+    assert first.score.churn.band is ChurnBand.LOW
+    silent = last + timedelta(days=120)
+    risen = processing.rescore(first.record, customer_id="c", as_of=silent, computed_at=silent)
+    assert risen.score.churn.band is not ChurnBand.LOW
+    assert risen.alert is not None
+    assert risen.alert.data.from_band.value == "low"
+    assert risen.alert.data.to_band.value == risen.score.churn.band.value
+    again = processing.rescore(risen.record, customer_id="c", as_of=silent, computed_at=silent)
+    assert again.alert is None  # same band: no storm
+    back = processing.apply(again.record, event_id="back", item=order(170))
+    assert back is not None
+    fell = processing.rescore(back.record, customer_id="c", as_of=silent, computed_at=silent)
+    assert fell.record["alerted_band"] == fell.score.churn.band.value
+    later = silent + timedelta(days=120)
+    rose = processing.rescore(fell.record, customer_id="c", as_of=later, computed_at=later)
+    assert rose.alert is not None
+
+
+def test_published_events_round_trip_through_the_codec_with_stable_ids() -> None:
+    record = _regular_customer()
+    at = T0 + timedelta(days=200)
+    a = processing.rescore(record, customer_id="c", as_of=at, computed_at=at)
+    b = processing.rescore(record, customer_id="c", as_of=at, computed_at=at + timedelta(1))
+    assert a.updated.id == b.updated.id
+    kafka = encode(a.updated)
+    assert kafka.topic == "crm.scores.v1"
+    assert kafka.key == b"c"
+    back = decode(kafka.value, kafka.headers, now=at, max_future_skew=timedelta(0))
+    assert isinstance(back.data, ScoreUpdated)
+    assert back.data.churn.risk == a.score.churn.risk
+    assert a.updated.data.churn.reasons  # a silent customer's risk is explained
+    if a.alert is not None:
+        assert isinstance(a.alert.data, ChurnAlertRaised)
+        assert encode(a.alert).topic == "crm.alerts.v1"
+
+
+def test_review_time_is_in_the_future_of_the_score() -> None:
+    record = _regular_customer()
+    at = T0 + timedelta(days=49)
+    rescored = processing.rescore(record, customer_id="c", as_of=at, computed_at=at)
+    due = processing.review_time(rescored.record)
+    assert due is not None
+    assert due > at
+    assert not processing.is_due(rescored.record, at)
+    assert processing.is_due(rescored.record, due)
