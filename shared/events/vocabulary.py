@@ -61,6 +61,11 @@ class ComplaintState(StrEnum):
     REOPENED = "reopened"
 
 
+class RootCauseSide(StrEnum):
+    COMPANY = "company"
+    CUSTOMER = "customer"
+
+
 class RootCause(StrEnum):
     """Company-side (quality, delivery, service) or customer-side (misuse, expectation)."""
 
@@ -69,6 +74,13 @@ class RootCause(StrEnum):
     SERVICE = "service"
     MISUSE = "misuse"
     EXPECTATION = "expectation"
+
+    @property
+    def side(self) -> RootCauseSide:
+        """Whose side the cause lies on: the company's or the customer's (requirements §2.4)."""
+        if self in (RootCause.MISUSE, RootCause.EXPECTATION):
+            return RootCauseSide.CUSTOMER
+        return RootCauseSide.COMPANY
 
 
 class Validity(StrEnum):

@@ -25,11 +25,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.complaint.domain.workflow import Severity, as_utc
+from shared.events.vocabulary import SlaTarget
 
 __all__ = [
     "DEFAULT_SLA_POLICIES",
@@ -60,11 +61,6 @@ class Weekday(IntEnum):
     FRIDAY = 4
     SATURDAY = 5
     SUNDAY = 6
-
-
-class SlaTarget(StrEnum):
-    FIRST_RESPONSE = "first_response"
-    RESOLUTION = "resolution"
 
 
 _MONDAY_TO_FRIDAY = frozenset(

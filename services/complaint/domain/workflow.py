@@ -12,6 +12,17 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
+# The CRM's vocabulary is defined once, with the event contracts; the domain speaks it too.
+from shared.events.vocabulary import ComplaintCategory as Category
+from shared.events.vocabulary import (
+    ComplaintState,
+    EscalationReason,
+    RootCause,
+    RootCauseSide,
+    Severity,
+    Validity,
+)
+
 __all__ = [
     "DEFAULT_REOPEN_WINDOW",
     "MAX_ESCALATION_LEVEL",
@@ -43,31 +54,6 @@ __all__ = [
 ]
 
 
-class ComplaintState(StrEnum):
-    NEW = "new"
-    ACKNOWLEDGED = "acknowledged"
-    IN_PROGRESS = "in_progress"
-    WAITING_CUSTOMER = "waiting_customer"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-    REOPENED = "reopened"
-
-
-class Severity(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
-class Category(StrEnum):
-    PRODUCT_QUALITY = "product_quality"
-    DELIVERY = "delivery"
-    SERVICE = "service"
-    BILLING = "billing"
-    OTHER = "other"
-
-
 class Subcategory(StrEnum):
     LEAKAGE = "leakage"
     DENTS_DEFORMATION = "dents_deformation"
@@ -77,39 +63,6 @@ class Subcategory(StrEnum):
     LATE = "late"
     WRONG_QUANTITY = "wrong_quantity"
     DAMAGED = "damaged"
-
-
-class Validity(StrEnum):
-    """The company's judgement of the complaint once it is investigated."""
-
-    UPHELD = "upheld"
-    REJECTED = "rejected"
-
-
-class RootCauseSide(StrEnum):
-    COMPANY = "company"
-    CUSTOMER = "customer"
-
-
-class RootCause(StrEnum):
-    QUALITY = "quality"
-    DELIVERY = "delivery"
-    SERVICE = "service"
-    MISUSE = "misuse"
-    EXPECTATION = "expectation"
-
-    @property
-    def side(self) -> RootCauseSide:
-        """Whose side the cause lies on: the company's (quality, delivery, service) or the
-        customer's (misuse, expectation)."""
-        if self in (RootCause.MISUSE, RootCause.EXPECTATION):
-            return RootCauseSide.CUSTOMER
-        return RootCauseSide.COMPANY
-
-
-class EscalationReason(StrEnum):
-    MANUAL = "manual"
-    SLA_BREACH = "sla_breach"
 
 
 DEFAULT_REOPEN_WINDOW = timedelta(days=30)

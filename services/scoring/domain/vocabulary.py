@@ -1,7 +1,6 @@
-"""The scoring domain's own vocabulary.
+"""The scoring domain's vocabulary: the CRM's shared enumerations plus scoring's own.
 
-Values match `shared/events/vocabulary.py` one for one, so the Faust adapter converts by value
-(`Channel(event.channel.value)`); the domain itself imports nothing from `shared/`.
+The shared ones are defined once, with the event contracts (`shared/events/vocabulary.py`).
 """
 
 from __future__ import annotations
@@ -9,6 +8,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
+
+from shared.events.vocabulary import (
+    Channel,
+    ChurnBand,
+    Direction,
+    Lifecycle,
+    RelationshipStage,
+    Severity,
+    SlaTarget,
+    ValueTier,
+)
 
 __all__ = [
     "CHANNEL_BIT",
@@ -31,18 +41,6 @@ Scalar = str | int | float
 """What a feature value or a reason parameter may be (JSON- and Mongo-safe, never NaN)."""
 
 
-class Channel(StrEnum):
-    PHONE = "phone"
-    EMAIL = "email"
-    SMS = "sms"
-    WECHAT = "wechat"
-    WEB_CHAT = "web_chat"
-    SOCIAL = "social"
-    VISIT = "visit"
-    MEETING = "meeting"
-    OTHER = "other"
-
-
 # Explicit, append-only bit positions: the state stores channel sets as bit masks, so a channel
 # added later must not move the others.
 CHANNEL_BIT: Mapping[Channel, int] = MappingProxyType(
@@ -60,30 +58,9 @@ CHANNEL_BIT: Mapping[Channel, int] = MappingProxyType(
 )
 
 
-class Direction(StrEnum):
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
-
-
-class Severity(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
 SEVERITY_RANK: Mapping[Severity, int] = MappingProxyType(
     {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
 )
-
-
-class RelationshipStage(StrEnum):
-    """卖主 → 优先供应商 → 合作伙伴 → 战略联盟."""
-
-    VENDOR = "vendor"
-    PREFERRED_SUPPLIER = "preferred_supplier"
-    PARTNER = "partner"
-    ALLIANCE = "alliance"
 
 
 STAGE_RANK: Mapping[RelationshipStage, int] = MappingProxyType(
@@ -96,39 +73,11 @@ STAGE_RANK: Mapping[RelationshipStage, int] = MappingProxyType(
 )
 
 
-class SlaTarget(StrEnum):
-    FIRST_RESPONSE = "first_response"
-    RESOLUTION = "resolution"
-
-
-class ChurnBand(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-
 class LoyaltyBand(StrEnum):
     BRONZE = "bronze"
     SILVER = "silver"
     GOLD = "gold"
     PLATINUM = "platinum"
-
-
-class ValueTier(StrEnum):
-    A = "A"
-    B = "B"
-    C = "C"
-
-
-class Lifecycle(StrEnum):
-    PROSPECT = "prospect"
-    NEW = "new"
-    ACTIVE = "active"
-    LOYAL = "loyal"
-    AT_RISK = "at_risk"
-    CHURNED = "churned"
-    WON_BACK = "won_back"
 
 
 class Trend(StrEnum):
