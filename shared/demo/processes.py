@@ -18,6 +18,9 @@ from shared.stack.settings import StackSettings
 class LocalService:
     name: str
     port: int
+    module: str
+    args: tuple[str, ...] = ()
+    ready_path: str = "/readyz"
 
     @property
     def url(self) -> str:
@@ -25,10 +28,14 @@ class LocalService:
 
 
 SERVICES = (
-    LocalService("customer", 8001),
-    LocalService("interaction", 8002),
-    LocalService("complaint", 8003),
-    LocalService("scoring", 8004),
+    LocalService("customer", 8001, "services.customer"),
+    LocalService("interaction", 8002, "services.interaction"),
+    LocalService("complaint", 8003, "services.complaint"),
+    LocalService("scoring", 8004, "services.scoring"),
+    # The streaming scorer (a Faust worker); its own web server answers on `/` when it runs.
+    LocalService(
+        "scorer", 6066, "services.scoring.worker", ("worker", "-l", "info"), ready_path="/"
+    ),
 )
 
 
@@ -38,7 +45,7 @@ class ServiceRunner:
         self.run_dir = stack.state_dir / "run"
 
     def process(self, service: LocalService) -> ManagedProcess:
-        return ManagedProcess(service.name, self.run_dir, marker=f"services.{service.name}")
+        return ManagedProcess(service.name, self.run_dir, marker=service.module)
 
     def environment(self, service: LocalService) -> dict[str, str]:
         env = dict(os.environ)
@@ -47,6 +54,8 @@ class ServiceRunner:
             CRM_MONGO_URL=self.stack.mongo_url,
             CRM_TOPIC_PARTITIONS=str(self.stack.topic_partitions),
             CRM_HTTP_PORT=str(service.port),
+            CRM_FAUST_WEB_PORT="6066",
+            CRM_FAUST_DATA_DIR=str(self.stack.state_dir / "scorer"),
         )
         return env
 
@@ -63,7 +72,7 @@ class ServiceRunner:
                     "stop the process that holds it",
                 )
             process.start(
-                [sys.executable, "-m", f"services.{service.name}"],
+                [sys.executable, "-m", service.module, *service.args],
                 env=self.environment(service),
             )
             started.append(service.name)
@@ -82,7 +91,7 @@ class ServiceRunner:
                     _tail(process),
                 )
             try:
-                with urllib.request.urlopen(service.url + "/readyz", timeout=2) as answer:
+                with urllib.request.urlopen(service.url + service.ready_path, timeout=2) as answer:
                     if answer.status == 200:
                         return
             except (urllib.error.URLError, OSError):
