@@ -15,6 +15,11 @@ class Settings(ServiceSettings):
     service_name: str = "customer"
     http_port: int = Field(default=8001, ge=1, le=65535, description="Port of the HTTP API")
     database: str = Field(default="crm_customer", description="The service's own Mongo database")
+    audit_move_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often pending audit entries move to customer_audit (0 = never)",
+    )
 
 
 @lru_cache
