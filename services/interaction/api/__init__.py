@@ -1,0 +1,1 @@
+"""The interaction service's HTTP API."""

@@ -1,0 +1,244 @@
+"""Kafka ingest on the real stack: binary and structured events stored, poison dead-lettered."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
+
+from services.interaction.app import create_app
+from services.interaction.domain import activities
+from services.interaction.settings import Settings
+from services.interaction.store import ActivityStore, ReferenceStore
+from shared.events import KafkaRecord, encode, new_event
+from shared.events.customer import CustomerCreated, CustomerProfile
+from shared.events.interaction import InteractionRecorded
+from shared.events.vocabulary import Channel, CustomerKind, Direction
+from shared.mongo import Document
+from shared.producer import EventProducer
+from shared.settings import ConnectionSettings
+from shared.topics import CONTACT_CENTER_INGEST, CUSTOMER, INTERACTION, TopicSpec
+from tests.conftest import unique
+from tests.integration.messaging_support import TopicTail, header
+
+
+async def group_at_end(connection: ConnectionSettings, topic: TopicSpec) -> str:
+    """A new consumer group whose committed offsets are the topic's current end.
+
+    Own group per test: another test session running at the same time cannot take our
+    partitions, and old messages (earlier runs' poison included) are not read again.
+    """
+    group = unique("interaction-ingest-test")
+    tail = TopicTail(connection, topic.name)
+    await tail.mark()
+    assert tail.start_offsets, f"{topic.name} does not exist"
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=connection.kafka_bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(tail.start_offsets))
+        await consumer.commit(tail.start_offsets)
+    finally:
+        await consumer.stop()
+    return group
+
+
+@pytest.fixture
+async def ingest_app(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
+    settings = Settings(
+        **connection.model_dump(),
+        ingest_group_id=await group_at_end(connection, CONTACT_CENTER_INGEST),
+        customers_group_id=await group_at_end(connection, CUSTOMER),
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        deadline = time.monotonic() + 30
+        for consumer in (application.state.ingest, application.state.customer_refs):
+            while not consumer.assigned:
+                assert time.monotonic() < deadline, "a consumer got no partitions"
+                await asyncio.sleep(0.1)
+        yield application
+
+
+@pytest.fixture
+async def producer(connection: ConnectionSettings) -> AsyncIterator[EventProducer]:
+    events = EventProducer(connection, client_id="test-ingest")
+    await events.start()
+    yield events
+    await events.stop()
+
+
+async def stored(store: ActivityStore, doc_id: str, timeout: float = 30.0) -> Document:
+    deadline = time.monotonic() + timeout
+    while (doc := await store.get(doc_id)) is None:
+        assert time.monotonic() < deadline, f"{doc_id} was not stored"
+        await asyncio.sleep(0.1)
+    return doc
+
+
+def contact(customer: str, call_id: str) -> KafkaRecord:
+    """An ingest record of a WeChat contact for `customer` (an id or a reference)."""
+    event = new_event(
+        InteractionRecorded(
+            interaction_id=call_id,
+            channel=Channel.WECHAT,
+            direction=Direction.INBOUND,
+            subject="Asks for a quote on printed tinplate",
+            source_system="cc-avaya",
+        ),
+        subject=customer,
+        source="/contact-center/avaya",
+        time=datetime.now(UTC) - timedelta(days=3),
+    )
+    record = encode(event)
+    return KafkaRecord(CONTACT_CENTER_INGEST.name, record.key, record.value, record.headers)
+
+
+async def test_binary_event_is_stored_and_published(
+    ingest_app: FastAPI, producer: EventProducer, connection: ConnectionSettings
+) -> None:
+    tail = TopicTail(connection, INTERACTION.name)
+    await tail.mark()
+    customer, call_id = unique("cust"), unique("call")
+    record = contact(customer, call_id)
+    await producer.publish_records([record, record])  # a re-sent message records nothing new
+    store: ActivityStore = ingest_app.state.activities
+    doc = await stored(store, activities.interaction_id_for("cc-avaya", call_id))
+    assert doc["customer_id"] == customer
+    assert doc["channel"] == "wechat"
+    published = await tail.read(
+        lambda got: len(got) >= 1, keep=lambda r: r.key == customer.encode()
+    )
+    assert header(published[0], "ce_type") == "crm.interaction.recorded.v1"
+    await asyncio.sleep(1.0)
+    assert len(await store.of_customer(customer)) == 1
+
+
+async def test_structured_order_is_stored(ingest_app: FastAPI, producer: EventProducer) -> None:
+    customer, order_id = unique("cust"), unique("SO")
+    envelope = {
+        "specversion": "1.0",
+        "id": unique("evt"),
+        "source": "/erp/kingdee",
+        "type": "crm.order.placed.v1",
+        "time": "2025-03-01T08:00:00+08:00",
+        "subject": customer,
+        "data": {"order_id": order_id, "amount": "5000.50", "currency": "CNY"},
+    }
+    await producer.publish_records(
+        [
+            KafkaRecord(
+                CONTACT_CENTER_INGEST.name,
+                customer.encode(),
+                json.dumps(envelope).encode(),
+                (("content-type", b"application/cloudevents+json"),),
+            )
+        ]
+    )
+    store: ActivityStore = ingest_app.state.activities
+    doc = await stored(store, activities.order_doc_id(order_id))
+    assert Decimal(doc["amount"]) == Decimal("5000.50")
+    assert doc["occurred_at"] == datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
+
+
+async def test_malformed_message_goes_to_dlq_and_next_is_processed(
+    ingest_app: FastAPI, producer: EventProducer, connection: ConnectionSettings
+) -> None:
+    dlq = TopicTail(connection, CONTACT_CENTER_INGEST.dlq.name)
+    await dlq.mark()
+    customer, call_id = unique("cust"), unique("call")
+    poison = KafkaRecord(
+        CONTACT_CENTER_INGEST.name,
+        customer.encode(),
+        b"{not json",
+        (("content-type", b"application/cloudevents+json"),),
+    )
+    # Same key, so both land in one partition in this order.
+    await producer.publish_records([poison, contact(customer, call_id)])
+    store: ActivityStore = ingest_app.state.activities
+    await stored(store, activities.interaction_id_for("cc-avaya", call_id))
+    letters = await dlq.read(lambda got: len(got) >= 1, keep=lambda r: r.key == customer.encode())
+    assert letters[0].value == b"{not json"
+    assert header(letters[0], "dlq_error_class") == "undecodable"
+    assert header(letters[0], "dlq_reason")
+    assert header(letters[0], "dlq_origin_topic") == CONTACT_CENTER_INGEST.name
+
+
+def customer_created(
+    customer: str, *, phone: str | None = None, erp: str | None = None
+) -> KafkaRecord:
+    profile = CustomerProfile(
+        kind=CustomerKind.ORGANISATION,
+        name="中山凯达精细化工",
+        phones=(phone,) if phone else (),
+        external_ids={"erp": erp} if erp else {},
+    )
+    event = new_event(
+        CustomerCreated(profile=profile),
+        subject=customer,
+        source="/services/customer",
+        time=datetime.now(UTC),
+    )
+    return encode(event)
+
+
+async def wait_for(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not await condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.1)
+
+
+async def test_phone_reference_resolves_to_the_customer(
+    ingest_app: FastAPI, producer: EventProducer
+) -> None:
+    refs: ReferenceStore = ingest_app.state.references
+    store: ActivityStore = ingest_app.state.activities
+    customer = unique("cust")
+    digits = f"86138{uuid.uuid4().int % 10**8:08d}"
+    await producer.publish_records([customer_created(customer, phone=f"+{digits}")])
+
+    async def known() -> bool:
+        return await refs.lookup(f"phone:+{digits}") == customer
+
+    await wait_for(known, "the customer's phone never reached the read model")
+    call_id = unique("call")
+    # The subject pattern of the envelope has no room for "+", so the number goes without it.
+    await producer.publish_records([contact(f"phone:{digits}", call_id)])
+    doc = await stored(store, activities.interaction_id_for("cc-avaya", call_id))
+    assert doc["customer_id"] == customer
+
+
+async def test_event_for_unknown_customer_is_parked_then_resolved(
+    ingest_app: FastAPI, producer: EventProducer
+) -> None:
+    refs: ReferenceStore = ingest_app.state.references
+    store: ActivityStore = ingest_app.state.activities
+    erp, call_id = unique("K"), unique("call")
+    await producer.publish_records([contact(f"erp:{erp}", call_id)])
+
+    async def parked() -> bool:
+        return bool(await refs.parked_for(f"erp:{erp}"))
+
+    await wait_for(parked, "the event was not parked")
+    transport = httpx.ASGITransport(app=ingest_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as http:
+        listed = (await http.get("/v1/parked")).json()
+    assert f"erp:{erp}" in {entry["reference"] for entry in listed}
+    customer = unique("cust")
+    await producer.publish_records([customer_created(customer, erp=erp)])
+    doc = await stored(store, activities.interaction_id_for("cc-avaya", call_id))
+    assert doc["customer_id"] == customer
+    assert await refs.parked_for(f"erp:{erp}") == []
