@@ -18,6 +18,7 @@ from shared.consumer import DeadLetters, Origin
 from shared.events import Event
 from shared.events.codec import ErrorClass, Headers
 from shared.mongo import Database, Document
+from shared.outbox import write_lock
 from shared.producer import EventProducer
 
 SCORES = "customer_scores"
@@ -52,24 +53,25 @@ def score_document(customer_id: str, rescored: Rescored) -> Document:
 async def upsert_score(db: Database, document: Document) -> bool:
     """Store `document` unless the stored one is as of a later time; whether it was written.
 
-    FerretDB indexes only `_id`-only filters, so this is read-then-conditional-write by `_id`:
-    the replace's filter carries the `as_of` read, and a concurrent newer write makes it miss.
+    A customer's scores are written by the one worker that owns the customer's partition, and
+    within it under the collection's write lock (shared.outbox.write_lock), so read-then-write
+    by `_id` alone is safe — and `_id`-only filters are the only ones FerretDB serves from an
+    index (a filter on `_id` and `as_of` would scan the whole collection on every write).
     """
     collection = db[SCORES]
-    current = await collection.find_one({"_id": document["_id"]}, {"as_of": 1})
-    if current is None:
-        try:
-            await collection.insert_one(document)
-            return True
-        except DuplicateKeyError:
-            current = await collection.find_one({"_id": document["_id"]}, {"as_of": 1})
-            if current is None:
+    async with write_lock(collection):
+        current = await collection.find_one({"_id": document["_id"]}, {"as_of": 1})
+        if current is None:
+            try:
+                await collection.insert_one(document)
+                return True
+            except DuplicateKeyError:
                 return False
-    stored: datetime = current["as_of"]
-    if stored > document["as_of"]:
-        return False
-    result = await collection.replace_one({"_id": document["_id"], "as_of": stored}, document)
-    return result.matched_count == 1
+        stored: datetime = current["as_of"]
+        if stored > document["as_of"]:
+            return False
+        await collection.replace_one({"_id": document["_id"]}, document)
+        return True
 
 
 @dataclass

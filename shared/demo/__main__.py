@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Kafka    {stack.bootstrap_servers}")
             print(f"MongoDB  {stack.mongo_url}  (FerretDB)")
             for service in SERVICES:
-                print(f"{service.name:<12} {service.url}/docs")
+                page = "/docs" if service.ready_path == "/readyz" else service.ready_path
+                print(f"{service.name:<12} {service.url}{page}")
             print()
             print("Stop everything with ./scripts/stop-demo")
         elif args.command == "down":
