@@ -249,9 +249,18 @@ class EventConsumer:
 
     async def run(self) -> None:
         """Consume until `stop`; the batch in flight is finished and committed first."""
+        backoff = 0.5
+        while self._consumer is None and not self._stopping:
+            try:
+                await self.start()
+            except Exception as error:  # the broker is away at start-up: keep trying
+                log.warning(
+                    "%s: cannot start (%s); retrying in %.1fs", self.group_id, error, backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
         if self._consumer is None:
-            await self.start()
-        assert self._consumer is not None
+            return
         try:
             while not self._stopping:
                 batches = await self._consumer.getmany(timeout_ms=200, max_records=self.max_batch)

@@ -24,7 +24,9 @@ def _aware_utc(value: datetime) -> datetime:
 UtcDateTime = Annotated[datetime, AfterValidator(_aware_utc)]
 """A timezone-aware instant, normalised to UTC; naive datetimes are refused."""
 
-CustomerId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+# Wide enough for external references that producers put in `subject` before the customer id
+# is known (phone:+8613800138000, email:buyer@example.com, erp:C001).
+CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@+-]+$")]
 
 
 class EventData(BaseModel):
