@@ -42,6 +42,7 @@ from services.complaint.domain.workflow import (
 from services.complaint.settings import Settings
 from services.complaint.stats import complaint_stats
 from services.complaint.store import ComplaintStore
+from shared import concurrency
 from shared.events import utc_now
 from shared.events.envelope import UtcDateTime
 from shared.mongo import Document
@@ -79,7 +80,7 @@ _GUARDED: dict[int | str, dict[str, Any]] = {
 
 
 def etag(doc: Document) -> str:
-    return f'"{doc["version"]}"'
+    return concurrency.etag(doc["version"])
 
 
 def public(doc: Document) -> ComplaintPublic:
@@ -111,18 +112,6 @@ async def _load(store: ComplaintStore, complaint_id: str) -> Document:
     return doc
 
 
-def _version(if_match: str | None) -> int:
-    if if_match is None:
-        raise HTTPException(428, "If-Match with the complaint's ETag is required")
-    value = if_match.strip().removeprefix("W/").strip('"')
-    try:
-        return int(value)
-    except ValueError:
-        raise HTTPException(
-            412, f"If-Match {if_match!r} is not an ETag of this complaint"
-        ) from None
-
-
 def _refused(doc: Document, error: Exception) -> JSONResponse:
     state = ComplaintState(doc["state"])
     allowed = (
@@ -142,10 +131,7 @@ async def _guarded(
 ) -> JSONResponse:
     """Load, check the ETag, let the domain decide, write only if nobody changed it meanwhile."""
     doc = await _load(store, complaint_id)
-    # `If-Match: *` is HTTP for "whatever version there is": the caller opts out of the check.
-    expected = doc["version"] if if_match == "*" else _version(if_match)
-    if expected != doc["version"]:
-        raise HTTPException(412, "the complaint changed since you read it", {"ETag": etag(doc)})
+    expected = concurrency.expected_version(doc["version"], if_match, what="complaint")
     try:
         change = decide(doc)
     except (workflow.ResolutionRequired, workflow.InvalidResolution) as error:
@@ -157,7 +143,7 @@ async def _guarded(
     updated = await store.apply(doc, change, version=expected, queued_at=utc_now())
     if updated is None:
         current = await _load(store, complaint_id)
-        raise HTTPException(412, "the complaint changed meanwhile", {"ETag": etag(current)})
+        raise concurrency.changed_meanwhile(current["version"], what="complaint")
     return _answer(updated)
 
 

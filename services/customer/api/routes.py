@@ -39,6 +39,7 @@ from services.customer.queries import (
     list_query,
 )
 from services.customer.store import CustomerStore, DuplicateExternalId
+from shared import concurrency
 from shared.events import utc_now
 from shared.events.vocabulary import RelationshipStage, ValueTier
 from shared.mongo import Document
@@ -76,7 +77,7 @@ def _now() -> datetime:
 
 
 def etag(doc: Document) -> str:
-    return f'"{doc["version"]}"'
+    return concurrency.etag(doc["version"])
 
 
 def public(doc: Document) -> CustomerPublic:
@@ -137,15 +138,7 @@ async def _load(
 
 
 def _expected_version(doc: Document, if_match: str | None) -> int:
-    if if_match is None:
-        raise HTTPException(428, "If-Match with the customer's ETag is required")
-    if if_match.strip() == "*":
-        version: int = doc["version"]
-        return version
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit() or int(value) != doc["version"]:
-        raise HTTPException(412, "the customer changed since you read it", {"ETag": etag(doc)})
-    return int(value)
+    return concurrency.expected_version(doc["version"], if_match, what="customer")
 
 
 @router.post(
@@ -261,7 +254,7 @@ async def update_customer(
     if updated is None:
         await store.release_keys(change.reserved_keys, customer_id)
         current = await _load(store, customer_id)
-        raise HTTPException(412, "the customer changed meanwhile", {"ETag": etag(current)})
+        raise concurrency.changed_meanwhile(current["version"], what="customer")
     await store.release_keys(change.released_keys, customer_id)
     return _answer(updated)
 
@@ -362,7 +355,7 @@ async def merge_customers(
     updated = await store.apply(customer_id, change, version=version, queued_at=now)
     if updated is None:
         current = await _load(store, customer_id)
-        raise HTTPException(412, "the customer changed meanwhile", {"ETag": etag(current)})
+        raise concurrency.changed_meanwhile(current["version"], what="customer")
     # The survivor holds the data and the event is queued; now point the merged ones at it.
     # A crash here leaves some unmarked: retrying the merge marks them and adds nothing.
     for doc in absorbed:
