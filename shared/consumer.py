@@ -232,7 +232,11 @@ class EventConsumer:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
         )
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:  # failed or cancelled mid-start: release the client
+            await consumer.stop()
+            raise
         consumer.subscribe(
             topics=[t.name for t in self.topics], listener=_LoadMarksOnAssignment(self)
         )

@@ -20,6 +20,17 @@ class Settings(ServiceSettings):
         ge=0,
         description="How often pending audit entries move to customer_audit (0 = never)",
     )
+    view360_enabled: bool = Field(
+        default=True,
+        description="Consume scores, interactions, complaints and customer events into the "
+        "customer 360 read models in this process",
+    )
+    view360_group_id: str = Field(
+        default="customer-360", description="Consumer group of the customer 360 read models"
+    )
+    view360_activity_limit: int = Field(
+        default=20, ge=1, le=200, description="Recent interactions and orders kept per customer"
+    )
 
 
 @lru_cache

@@ -19,7 +19,7 @@ from tests.conftest import unique
 @pytest.fixture
 async def app(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
     # The background audit mover is off: tests move pending entries themselves.
-    settings = Settings(**connection.model_dump(), audit_move_interval_s=0)
+    settings = Settings(**connection.model_dump(), audit_move_interval_s=0, view360_enabled=False)
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
