@@ -14,6 +14,7 @@ Offsets are committed only after the handlers' effects (and the dedupe marks) ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ TombstoneHandler = Callable[[str], Awaitable[None]]
 UNAVAILABLE = (ConnectionFailure, ServerSelectionTimeoutError)
 
 DLQ_HEADER_PREFIX = "dlq_"
+
+
+class ConsumerStopping(Exception):
+    """The consumer is shutting down while waiting for its database."""
 
 
 @dataclass(frozen=True)
@@ -232,11 +237,7 @@ class EventConsumer:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
         )
-        try:
-            await consumer.start()
-        except BaseException:  # failed or cancelled mid-start: release the client
-            await consumer.stop()
-            raise
+        await consumer.start()
         consumer.subscribe(
             topics=[t.name for t in self.topics], listener=_LoadMarksOnAssignment(self)
         )
@@ -247,6 +248,7 @@ class EventConsumer:
         self._stopping = True
 
     async def close(self) -> None:
+        self._stopping = True
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
@@ -353,6 +355,9 @@ class EventConsumer:
             try:
                 return await operation(*args, **kwargs)
             except UNAVAILABLE as error:
+                if self._stopping:
+                    # Shutting down while the database is away: give up, commit nothing.
+                    raise ConsumerStopping(self.group_id) from error
                 log.warning("%s: database unavailable (%s); retrying", self.group_id, error)
                 await asyncio.sleep(1.0)
 
@@ -392,6 +397,8 @@ class _LoadMarksOnAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         partitions = [(tp.topic, tp.partition) for tp in assigned]
-        await self.consumer._until_available(
-            self.consumer.processed.load, partitions, now=self.consumer.clock()
-        )
+        # Marks not loaded while stopping are not needed: nothing more is consumed.
+        with contextlib.suppress(ConsumerStopping):
+            await self.consumer._until_available(
+                self.consumer.processed.load, partitions, now=self.consumer.clock()
+            )

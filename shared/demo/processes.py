@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from shared.stack.errors import StackError
@@ -40,8 +41,18 @@ SERVICES = (
 
 
 class ServiceRunner:
-    def __init__(self, stack: StackSettings) -> None:
+    """Runs `services` as local processes against the stack of `stack` (demo, system tests)."""
+
+    def __init__(
+        self,
+        stack: StackSettings,
+        *,
+        services: Sequence[LocalService] = SERVICES,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         self.stack = stack
+        self.services = tuple(services)
+        self.extra_env = dict(extra_env or {})
         self.run_dir = stack.state_dir / "run"
 
     def process(self, service: LocalService) -> ManagedProcess:
@@ -54,15 +65,16 @@ class ServiceRunner:
             CRM_MONGO_URL=self.stack.mongo_url,
             CRM_TOPIC_PARTITIONS=str(self.stack.topic_partitions),
             CRM_HTTP_PORT=str(service.port),
-            CRM_FAUST_WEB_PORT="6066",
+            CRM_FAUST_WEB_PORT=str(service.port),
             CRM_FAUST_DATA_DIR=str(self.stack.state_dir / "scorer"),
         )
+        env.update(self.extra_env)
         return env
 
     def up(self) -> list[str]:
         """Start the services that are not running; wait until each is ready."""
         started = []
-        for service in SERVICES:
+        for service in self.services:
             process = self.process(service)
             if process.pid() is not None:
                 continue
@@ -76,7 +88,7 @@ class ServiceRunner:
                 env=self.environment(service),
             )
             started.append(service.name)
-        for service in SERVICES:
+        for service in self.services:
             self._wait_ready(service)
         return started
 
@@ -104,7 +116,7 @@ class ServiceRunner:
         )
 
     def down(self) -> list[str]:
-        return [s.name for s in SERVICES if self.process(s).stop(timeout=15)]
+        return [s.name for s in self.services if self.process(s).stop(timeout=15)]
 
 
 def _tail(process: ManagedProcess) -> str:

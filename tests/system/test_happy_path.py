@@ -1,0 +1,151 @@
+"""The services and the scorer as real processes on the real stack, driven through HTTP.
+
+A customer is created, orders arrive through the interaction service, a complaint is opened
+and escalated: the score in the scorer's Mongo database and on crm.scores.v1 reflect it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.demo.processes import SERVICES, LocalService, ServiceRunner
+from shared.mongo import MongoClient
+from shared.settings import ConnectionSettings
+from shared.stack import Stack
+from shared.topics import SCORES
+from tests.conftest import unique
+from tests.integration.messaging_support import TopicTail
+
+PORT_SHIFT = 10_000  # next to, not on, the demo's ports
+
+
+def shifted() -> list[LocalService]:
+    return [dataclasses.replace(s, port=s.port + PORT_SHIFT) for s in SERVICES]
+
+
+@pytest.fixture(scope="module")
+def running(stack: Stack, connection: ConnectionSettings) -> Iterator[dict[str, str]]:
+    services = shifted()
+    runner = ServiceRunner(
+        stack.settings,
+        services=services,
+        extra_env={
+            "CRM_MONGO_DATABASE_PREFIX": connection.mongo_database_prefix,
+            # Only this test's events: the test stack's topics hold every earlier test's too.
+            "CRM_FAUST_APP_ID": unique("system-scorer"),
+            "CRM_FAUST_OFFSET_RESET": "latest",
+            "CRM_VIEW360_ENABLED": "false",
+            "CRM_INGEST_ENABLED": "false",
+            "CRM_SWEEP_INTERVAL_S": "3600",
+        },
+    )
+    runner.down()
+    try:
+        runner.up()
+        # The scorer starts at the end of the topics: wait until it owns its partitions, or
+        # the test's first events would land before its offsets are fixed and be skipped.
+        asyncio.run(wait_until_assigned(connection, runner.extra_env["CRM_FAUST_APP_ID"]))
+        yield {s.name: s.url for s in services}
+    finally:
+        runner.down()
+
+
+async def wait_until_assigned(connection: ConnectionSettings, group: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=connection.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                described = await admin.describe_consumer_groups([group])
+                state = described[0].to_object()["groups"][0]
+                if state["state"] == "Stable" and state["members"]:
+                    await asyncio.sleep(2)  # offsets are resolved right after assignment
+                    return
+                await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+
+
+async def wait_for_score(
+    mongo_client: MongoClient, connection: ConnectionSettings, customer_id: str, orders: int
+) -> dict[str, Any]:
+    scores = mongo_client[connection.mongo_database_prefix + "crm_scoring"]["customer_scores"]
+    async with asyncio.timeout(30):
+        while True:
+            doc = await scores.find_one({"_id": customer_id})
+            if doc is not None and doc["features"].get("orders") == orders:
+                found: dict[str, Any] = doc
+                return found
+            await asyncio.sleep(0.2)
+
+
+async def test_orders_and_a_complaint_move_the_score(
+    running: dict[str, str], mongo_client: MongoClient, connection: ConnectionSettings
+) -> None:
+    scores_tail = TopicTail(connection, SCORES.name)
+    await scores_tail.mark()
+    async with httpx.AsyncClient(timeout=10) as http:
+        created = await http.post(
+            f"{running['customer']}/v1/customers",
+            json={"kind": "organisation", "name": "庄臣", "name_latin": "SC Johnson"},
+        )
+        assert created.status_code == 201, created.text
+        customer_id = created.json()["id"]
+
+        for day in ("2026-09-01", "2026-09-15", "2026-10-01", "2026-10-15"):
+            placed = await http.post(
+                f"{running['interaction']}/v1/orders",
+                json={
+                    "customer_id": customer_id,
+                    "order_id": f"SO-{customer_id}-{day}",
+                    "amount": "225000",
+                    "ordered_at": f"{day}T02:00:00Z",
+                },
+            )
+            assert placed.status_code == 201, placed.text
+        before = await wait_for_score(mongo_client, connection, customer_id, orders=4)
+
+        opened = await http.post(
+            f"{running['complaint']}/v1/complaints",
+            json={
+                "customer_id": customer_id,
+                "category": "product_quality",
+                "subcategory": "leakage",
+                "severity": "critical",
+                "title": "阀门泄漏",
+            },
+        )
+        assert opened.status_code == 201, opened.text
+        complaint = opened.json()
+        escalated = await http.post(
+            f"{running['complaint']}/v1/complaints/{complaint['id']}/escalate",
+            json={"reason": "manual"},
+            headers={"If-Match": opened.headers["ETag"]},
+        )
+        assert escalated.status_code == 200, escalated.text
+
+    scores = mongo_client[connection.mongo_database_prefix + "crm_scoring"]["customer_scores"]
+    async with asyncio.timeout(30):
+        while True:
+            after = await scores.find_one({"_id": customer_id})
+            assert after is not None
+            if after["churn"]["risk"] > before["churn"]["risk"]:
+                break
+            await asyncio.sleep(0.2)
+    codes = {reason["code"] for reason in after["churn"]["reasons"]}
+    assert codes & {"open_critical_complaint", "complaint_escalated"}, codes
+
+    published = await scores_tail.read(
+        lambda got: sum(1 for r in got if r.key == customer_id.encode()) >= 2,
+        keep=lambda record: record.key == customer_id.encode(),
+    )
+    latest = json.loads(published[-1].value)
+    assert latest["churn"]["risk"] >= before["churn"]["risk"]
