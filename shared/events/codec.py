@@ -15,7 +15,12 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from shared.events.catalogue import UnknownEventType, spec_for
-from shared.events.envelope import Event, envelope_attributes
+from shared.events.envelope import (
+    Event,
+    EventTimeInFuture,
+    check_event_time,
+    envelope_attributes,
+)
 
 ErrorClass = Literal[
     "undecodable", "schema_invalid", "unknown_type", "event_time_in_future", "handler_error"
@@ -111,12 +116,10 @@ def decode(
     except ValidationError as error:
         raise PoisonMessage("schema_invalid", _summarise(error)) from None
 
-    if event.time > now + max_future_skew:
-        raise PoisonMessage(
-            "event_time_in_future",
-            f"event time {event.time.isoformat()} is more than "
-            f"{max_future_skew.total_seconds():.0f} s ahead of the consumer's clock",
-        )
+    try:
+        check_event_time(event.time, now=now, max_future_skew=max_future_skew)
+    except EventTimeInFuture as error:
+        raise PoisonMessage("event_time_in_future", str(error)) from None
     return event
 
 

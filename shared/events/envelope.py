@@ -110,6 +110,23 @@ def envelope_attributes(event: Event[Any]) -> dict[str, str]:
     return attributes
 
 
+class EventTimeInFuture(ValueError):
+    """The event time lies further ahead of the receiver's clock than the allowed skew."""
+
+
+def check_event_time(at: datetime, *, now: datetime, max_future_skew: timedelta) -> datetime:
+    """`at` if acceptable as an event time: any past (backfills), the future only within the
+    skew — a clock that far off would corrupt every time-based score."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("event time must carry a time zone")
+    if at > now + max_future_skew:
+        raise EventTimeInFuture(
+            f"event time {at.isoformat()} is more than "
+            f"{max_future_skew.total_seconds():.0f} s in the future (ahead of the receiver's clock)"
+        )
+    return at
+
+
 def utc_now() -> datetime:
     """The current instant; only composition roots call it, the domain receives time."""
     return datetime.now(UTC)

@@ -44,7 +44,7 @@ from services.complaint.stats import complaint_stats
 from services.complaint.store import ComplaintStore
 from shared import concurrency
 from shared.events import utc_now
-from shared.events.envelope import UtcDateTime
+from shared.events.envelope import EventTimeInFuture, UtcDateTime, check_event_time
 from shared.mongo import Document
 
 router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
@@ -100,9 +100,10 @@ def _event_time(at: datetime | None, settings: Settings) -> datetime:
     now = utc_now()
     if at is None:
         return now
-    if at > now + settings.event_max_future_skew:
-        raise HTTPException(422, f"event time {at.isoformat()} lies in the future")
-    return at
+    try:
+        return check_event_time(at, now=now, max_future_skew=settings.event_max_future_skew)
+    except EventTimeInFuture as error:
+        raise HTTPException(422, str(error)) from None
 
 
 async def _load(store: ComplaintStore, complaint_id: str) -> Document:

@@ -29,11 +29,11 @@ from services.interaction.api.schemas import (
     TimelinePage,
 )
 from services.interaction.domain import activities, timeline
-from services.interaction.domain.activities import EventTimeInFuture, Kind, Recorded
+from services.interaction.domain.activities import Kind, Recorded
 from services.interaction.settings import Settings
 from services.interaction.store import ActivityStore, Outcome, ReferenceStore
 from shared.events import utc_now
-from shared.events.envelope import UtcDateTime
+from shared.events.envelope import EventTimeInFuture, UtcDateTime
 from shared.events.vocabulary import Channel
 
 router = APIRouter(prefix="/v1", tags=["interactions"])

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.events import Event, EventData, new_event
+from shared.events.envelope import check_event_time as checked_event_time
 from shared.events.interaction import (
     InteractionRecorded,
     OrderCancelled,
@@ -37,10 +38,6 @@ class Kind(StrEnum):
     ORDER_PLACED = "order_placed"
     ORDER_CANCELLED = "order_cancelled"
     ORDER_RETURNED = "order_returned"
-
-
-class EventTimeInFuture(ValueError):
-    """The event time lies further ahead of our clock than the allowed skew."""
 
 
 @dataclass(frozen=True)
@@ -106,15 +103,8 @@ def to_millis(moment: datetime) -> datetime:
 
 
 def check_event_time(at: datetime, *, now: datetime, max_future_skew: timedelta) -> datetime:
-    """The event time as stored; any past is fine, the future only within the skew."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("event time must carry a time zone")
-    if at > now + max_future_skew:
-        raise EventTimeInFuture(
-            f"event time {at.isoformat()} is more than "
-            f"{max_future_skew.total_seconds():.0f} s in the future"
-        )
-    return to_millis(at)
+    """The event time as stored: the shared rule (shared.events), cut to milliseconds."""
+    return to_millis(checked_event_time(at, now=now, max_future_skew=max_future_skew))
 
 
 def interaction_id_for(source_system: str, external_id: str) -> str:

@@ -109,7 +109,9 @@ class ComplaintEscalated:
 
 
 @dataclass(frozen=True, slots=True)
-class ComplaintResolved:
+class _ComplaintMoved:
+    """A complaint changed state; only which complaint and when matter to scoring."""
+
     complaint_id: str
     at: datetime
 
@@ -118,21 +120,18 @@ class ComplaintResolved:
 
 
 @dataclass(frozen=True, slots=True)
-class ComplaintClosed:
-    complaint_id: str
-    at: datetime
-
-    def __post_init__(self) -> None:
-        require_aware(self.at)
+class ComplaintResolved(_ComplaintMoved):
+    pass
 
 
 @dataclass(frozen=True, slots=True)
-class ComplaintReopened:
-    complaint_id: str
-    at: datetime
+class ComplaintClosed(_ComplaintMoved):
+    pass
 
-    def __post_init__(self) -> None:
-        require_aware(self.at)
+
+@dataclass(frozen=True, slots=True)
+class ComplaintReopened(_ComplaintMoved):
+    pass
 
 
 @dataclass(frozen=True, slots=True)

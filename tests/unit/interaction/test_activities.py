@@ -10,12 +10,12 @@ import pytest
 from services.interaction.domain import activities
 from services.interaction.domain.activities import (
     CancelOrder,
-    EventTimeInFuture,
     PlaceOrder,
     RecordInteraction,
     ReturnOrder,
 )
 from shared.events import new_event
+from shared.events.envelope import EventTimeInFuture
 from shared.events.interaction import InteractionRecorded, OrderLine, OrderReturned
 from shared.events.vocabulary import Channel, Direction
 
