@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -23,12 +24,13 @@ from pydantic import Field
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
 from shared import health, mongo
+from shared.auth import AuthSettings, TokenVerifier
 from shared.outbox import OutboxRelay, ensure_outbox_index
 from shared.producer import EventProducer
 from shared.settings import ConnectionSettings
 
 
-class ServiceSettings(ConnectionSettings):
+class ServiceSettings(ConnectionSettings, AuthSettings):
     """What every service's own Settings adds to the connection settings."""
 
     service_name: str
@@ -59,6 +61,47 @@ class Runtime:
     def start_background(self, work: Awaitable[None]) -> None:
         """Run `work` (a consumer loop, a scheduler) until the service stops."""
         self.background.append(asyncio.ensure_future(work))
+
+    def run_every(self, interval_s: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+        """Run `job` every `interval_s` seconds until the service stops; failures are retried."""
+        self.start_background(every(interval_s, job, name))
+
+
+log = logging.getLogger(__name__)
+_STOP_GRACE_S = 10.0
+
+
+async def every(interval_s: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run `job` now and then every `interval_s` seconds until cancelled; never gives up.
+
+    A job that fails (its database away, say) is logged and tried again at the next tick.
+    A library may swallow the cancellation delivered while the job waits on it; the loop
+    then still stops, because it asks its task whether a cancellation is pending.
+    """
+    task = asyncio.current_task()
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception("%s failed; trying again in %.0f s", name, interval_s)
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+        await asyncio.sleep(interval_s)
+
+
+async def stop_background(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait for them, cancelling again those that swallowed it."""
+    pending = {task for task in tasks if not task.done()}
+    deadline = asyncio.get_running_loop().time() + _STOP_GRACE_S
+    while pending and asyncio.get_running_loop().time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in pending:
+        log.error("background task %s did not stop within %.0f s", task.get_name(), _STOP_GRACE_S)
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("background task %s ended with %r", task.get_name(), task.exception())
 
 
 StartupHook = Callable[[Runtime], Awaitable[None]]
@@ -107,15 +150,19 @@ def create_service_app(
             yield
         finally:
             relay.stop()
-            for task in runtime.background:
-                task.cancel()
-            await asyncio.gather(*runtime.background, return_exceptions=True)
+            await stop_background(runtime.background)
             await producer.stop()
             await kafka_check.close()
             await client.close()
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.include_router(health.router)
+    app.state.token_verifier = TokenVerifier(settings)
+    if settings.uses_development_key and settings.auth_oidc_jwks_url is None:
+        log.warning(
+            "%s: tokens are signed with the development key; set CRM_AUTH_JWT_SECRET",
+            settings.service_name,
+        )
 
     @app.exception_handler(ConnectionFailure)
     @app.exception_handler(ServerSelectionTimeoutError)

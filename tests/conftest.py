@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from shared.auth import AuthSettings, Role, TokenIssuer, account_principal
+from shared.events import utc_now
 from shared.mongo import MongoClient, connect
 from shared.settings import ConnectionSettings
 from shared.stack import Stack, StackSettings
@@ -60,3 +62,10 @@ async def new_topic(connection: ConnectionSettings) -> AsyncIterator[str]:
     yield name
     await admin.delete_topics([name])
     await admin.close()
+
+
+def bearer(role: Role = Role.ADMIN, username: str | None = None) -> dict[str, str]:
+    """Headers of a caller with `role`, signed with the settings' (development) key."""
+    principal = account_principal(username or f"test-{role.value}", role)
+    token, _ = TokenIssuer(AuthSettings()).access_token(principal, now=utc_now())
+    return {"Authorization": f"Bearer {token}"}

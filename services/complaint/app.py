@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from services import complaint
 from services.complaint.api.routes import router
-from services.complaint.breaches import run_breach_checks
+from services.complaint.breaches import check_breaches
 from services.complaint.records import COMPLAINTS
 from services.complaint.settings import Settings, get_settings
 from services.complaint.store import ComplaintStore
@@ -24,8 +24,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = ComplaintStore(runtime.database, notify=runtime.relay.notify)
         app.state.complaints = store
         if settings.sla_check_interval_s > 0:
-            runtime.start_background(
-                run_breach_checks(store, interval_s=settings.sla_check_interval_s, clock=utc_now)
+            runtime.run_every(
+                settings.sla_check_interval_s,
+                lambda: check_breaches(store, now=utc_now()),
+                name="SLA breach check",
             )
 
     app = create_service_app(

@@ -8,9 +8,8 @@ so a breach is emitted once per target however often, and by however many replic
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,18 +58,6 @@ async def check_breaches(store: ComplaintStore, *, now: datetime) -> int:
         )
         if updated is not None:
             recorded += len(due.breaches)
+    if recorded:
+        log.info("recorded %d SLA breaches", recorded)
     return recorded
-
-
-async def run_breach_checks(
-    store: ComplaintStore, *, interval_s: float, clock: Callable[[], datetime]
-) -> None:
-    """Check for breaches every `interval_s` seconds until cancelled; never gives up."""
-    while True:
-        try:
-            count = await check_breaches(store, now=clock())
-            if count:
-                log.info("recorded %d SLA breaches", count)
-        except Exception:  # Mongo away: try again at the next tick
-            log.exception("SLA breach check failed")
-        await asyncio.sleep(interval_s)

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from fastapi import FastAPI
 from pymongo.errors import ConnectionFailure
 
 from services import customer
+from services.customer.account_store import AccountStore
+from services.customer.api.auth import (
+    accounts_router,
+    auth_router,
+    ensure_bootstrap_admin,
+    keys_router,
+)
 from services.customer.api.routes import router
 from services.customer.api.view360 import router as view360_router
 from services.customer.settings import Settings, get_settings
-from services.customer.store import CUSTOMERS, CustomerStore, run_audit_mover
+from services.customer.store import CUSTOMERS, CustomerStore
 from services.customer.view360 import PROCESSED, View360Store, view360_handlers
 from shared.consumer import EventConsumer, ProcessedEvents
 from shared.events import utc_now
@@ -19,6 +27,7 @@ from shared.service import Runtime, create_service_app
 from shared.topics import COMPLAINT, CUSTOMER, INTERACTION, SCORES
 
 package_doc = customer.__doc__ or ""
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,12 +41,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await store.ensure_indexes()
             await views.ensure_indexes()
         app.state.customers = store
+        accounts = AccountStore(runtime.database)
+        app.state.accounts = accounts
+        with contextlib.suppress(ConnectionFailure):
+            await accounts.ensure_indexes()
+            if await ensure_bootstrap_admin(accounts, settings):
+                log.info(
+                    "created the bootstrap administrator %r", settings.auth_bootstrap_admin_username
+                )
         app.state.views = views
         app.state.view360 = None
         if settings.audit_move_interval_s > 0:
-            runtime.start_background(
-                run_audit_mover(store, interval_s=settings.audit_move_interval_s)
-            )
+            runtime.run_every(settings.audit_move_interval_s, store.move_audit, name="audit mover")
         if settings.view360_enabled:
             processed = ProcessedEvents(runtime.database[PROCESSED])
             with contextlib.suppress(ConnectionFailure):
@@ -63,6 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outbox_collections=[CUSTOMERS],
         on_startup=on_startup,
     )
+    app.include_router(auth_router)
+    app.include_router(accounts_router)
+    app.include_router(keys_router)
     app.include_router(router)
     app.include_router(view360_router)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from shared.service import ServiceSettings
 
@@ -28,6 +28,16 @@ class Settings(ServiceSettings):
     view360_group_id: str = Field(
         default="customer-360", description="Consumer group of the customer 360 read models"
     )
+    auth_bootstrap_admin_username: str = Field(
+        default="admin", description="The first administrator, created when there is no account"
+    )
+    auth_bootstrap_admin_password: SecretStr | None = Field(
+        default=None, description="Its password (a Secret); no bootstrap admin when unset"
+    )
+    auth_max_failed_logins: int = Field(
+        default=5, ge=1, description="Wrong passwords in a row before the account is locked"
+    )
+    auth_lockout_s: float = Field(default=300.0, ge=0, description="How long a lock-out lasts")
     view360_activity_limit: int = Field(
         default=20, ge=1, le=200, description="Recent interactions and orders kept per customer"
     )

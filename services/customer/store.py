@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -227,13 +226,3 @@ class CustomerStore:
             )
             moved += len(entries)
         return moved
-
-
-async def run_audit_mover(store: CustomerStore, *, interval_s: float) -> None:
-    """Move pending audit entries every `interval_s` seconds until cancelled."""
-    while True:
-        try:
-            await store.move_audit()
-        except Exception as error:  # Mongo away: the entries stay pending, try again later
-            log.warning("customer audit mover: %s", error)
-        await asyncio.sleep(interval_s)

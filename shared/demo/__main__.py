@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from shared.demo.credentials import DemoCredentials
 from shared.demo.processes import SERVICES, ServiceRunner
 from shared.stack.errors import StackError
 from shared.stack.settings import StackSettings
@@ -19,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     stack = StackSettings()
-    runner = ServiceRunner(stack)
+    credentials = DemoCredentials.load_or_create(stack.state_dir)
+    runner = ServiceRunner(stack, extra_env=credentials.service_env())
     try:
         if args.command == "up":
             started = runner.up()
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
             for service in SERVICES:
                 page = "/docs" if service.ready_path == "/readyz" else service.ready_path
                 print(f"{service.name:<12} {service.url}{page}")
+            print()
+            print(f"Log in as {credentials.admin_username} / {credentials.admin_password}")
+            print("  (POST /v1/auth/login at the customer service; the token works everywhere)")
             print()
             print("Stop everything with ./scripts/stop-demo")
         elif args.command == "down":

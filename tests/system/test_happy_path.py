@@ -21,7 +21,7 @@ from shared.mongo import MongoClient
 from shared.settings import ConnectionSettings
 from shared.stack import Stack
 from shared.topics import SCORES
-from tests.conftest import unique
+from tests.conftest import bearer, unique
 from tests.integration.messaging_support import TopicTail
 
 PORT_SHIFT = 10_000  # next to, not on, the demo's ports
@@ -92,7 +92,7 @@ async def test_orders_and_a_complaint_move_the_score(
 ) -> None:
     scores_tail = TopicTail(connection, SCORES.name)
     await scores_tail.mark()
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(timeout=10, headers=bearer()) as http:
         created = await http.post(
             f"{running['customer']}/v1/customers",
             json={"kind": "organisation", "name": "庄臣", "name_latin": "SC Johnson"},

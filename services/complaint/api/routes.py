@@ -43,6 +43,7 @@ from services.complaint.settings import Settings
 from services.complaint.stats import complaint_stats
 from services.complaint.store import ComplaintStore
 from shared import concurrency
+from shared.auth import Actor, Scope, requires
 from shared.events import utc_now
 from shared.events.envelope import EventTimeInFuture, UtcDateTime, check_event_time
 from shared.mongo import Document
@@ -66,7 +67,6 @@ IfMatch = Annotated[
     str | None,
     Header(description="The complaint's current ETag (from GET); required for workflow actions"),
 ]
-Actor = Annotated[str | None, Header(alias="X-Actor", max_length=128, description="Who acts")]
 
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": AllowedTransitionsError, "description": "Not allowed now"}
@@ -170,9 +170,13 @@ async def _unguarded(
     response_model=ComplaintPublic,
     responses={200: {"model": ComplaintPublic, "description": "Already created (external_id)"}},
     summary="Open a complaint",
+    dependencies=[requires(Scope.COMPLAINTS_WRITE)],
 )
 async def create_complaint(
-    body: ComplaintCreate, store: StoreDep, settings: SettingsDep, actor: Actor = None
+    body: ComplaintCreate,
+    store: StoreDep,
+    settings: SettingsDep,
+    actor: Actor,
 ) -> JSONResponse:
     """Open a complaint with its SLA due times; emits `crm.complaint.opened.v1`."""
     received_at = utc_now()
@@ -189,7 +193,12 @@ async def create_complaint(
     return _answer(stored, status_code=201 if created else 200)
 
 
-@router.get("/stats", response_model=ComplaintStatsPublic, summary="Complaint statistics")
+@router.get(
+    "/stats",
+    response_model=ComplaintStatsPublic,
+    summary="Complaint statistics",
+    dependencies=[requires(Scope.COMPLAINTS_READ)],
+)
 async def stats(
     store: StoreDep,
     from_: Annotated[UtcDateTime | None, Query(alias="from")] = None,
@@ -228,7 +237,12 @@ async def stats(
     )
 
 
-@router.get("", response_model=ComplaintsPage, summary="List complaints")
+@router.get(
+    "",
+    response_model=ComplaintsPage,
+    summary="List complaints",
+    dependencies=[requires(Scope.COMPLAINTS_READ)],
+)
 async def list_complaints(
     store: StoreDep,
     customer_id: str | None = None,
@@ -263,6 +277,7 @@ async def list_complaints(
     response_model=ComplaintPublic,
     responses={404: {"description": "No such complaint"}},
     summary="Get a complaint (ETag = its version)",
+    dependencies=[requires(Scope.COMPLAINTS_READ)],
 )
 async def get_complaint(complaint_id: str, store: StoreDep) -> JSONResponse:
     return _answer(await _load(store, complaint_id))
@@ -275,8 +290,8 @@ def _transition_route(
         complaint_id: str,
         store: StoreDep,
         settings: SettingsDep,
+        actor: Actor,
         if_match: IfMatch = None,
-        actor: Actor = None,
         body: ActionBody | None = None,
     ) -> JSONResponse:
         at = _event_time(body.at if body else None, settings)
@@ -302,6 +317,7 @@ def _transition_route(
         responses=_GUARDED,
         summary=summary,
         description=f"Moves the complaint to `{target}` ({summary.lower()}). Needs If-Match.",
+        dependencies=[requires(Scope.COMPLAINTS_WRITE)],
     )
 
 
@@ -326,13 +342,14 @@ _transition_route("close", ComplaintState.CLOSED, "Close a resolved complaint")
     response_model=ComplaintPublic,
     responses=_GUARDED,
     summary="Reopen a resolved or closed complaint (within the reopen window)",
+    dependencies=[requires(Scope.COMPLAINTS_WRITE)],
 )
 async def reopen_complaint(
     complaint_id: str,
     store: StoreDep,
     settings: SettingsDep,
+    actor: Actor,
     if_match: IfMatch = None,
-    actor: Actor = None,
     body: ReopenBody | None = None,
 ) -> JSONResponse:
     at = _event_time(body.at if body else None, settings)
@@ -356,14 +373,15 @@ async def reopen_complaint(
     response_model=ComplaintPublic,
     responses=_GUARDED | {422: {"description": "Resolution incomplete"}},
     summary="Resolve with validity, root cause and corrective action",
+    dependencies=[requires(Scope.COMPLAINTS_WRITE)],
 )
 async def resolve_complaint(
     complaint_id: str,
     body: ResolveBody,
     store: StoreDep,
     settings: SettingsDep,
+    actor: Actor,
     if_match: IfMatch = None,
-    actor: Actor = None,
 ) -> JSONResponse:
     """An upheld complaint needs a corrective action; a rejected one may leave it empty."""
     at = _event_time(body.at, settings)
@@ -386,13 +404,14 @@ async def resolve_complaint(
     response_model=ComplaintPublic,
     responses=_GUARDED,
     summary="Escalate one level (1–3) by hand",
+    dependencies=[requires(Scope.COMPLAINTS_WRITE)],
 )
 async def escalate_complaint(
     complaint_id: str,
     store: StoreDep,
     settings: SettingsDep,
+    actor: Actor,
     if_match: IfMatch = None,
-    actor: Actor = None,
     body: EscalateBody | None = None,
 ) -> JSONResponse:
     """Refused (409) for resolved or closed complaints and at the top level."""
@@ -415,14 +434,15 @@ async def escalate_complaint(
     response_model=ComplaintPublic,
     responses=_GUARDED,
     summary="Assign to a handler and team",
+    dependencies=[requires(Scope.COMPLAINTS_WRITE)],
 )
 async def assign_complaint(
     complaint_id: str,
     body: AssignBody,
     store: StoreDep,
     settings: SettingsDep,
+    actor: Actor,
     if_match: IfMatch = None,
-    actor: Actor = None,
 ) -> JSONResponse:
     at = _event_time(body.at, settings)
 
@@ -438,13 +458,14 @@ async def assign_complaint(
     response_model=ComplaintPublic,
     responses={404: {"description": "No such complaint"}},
     summary="Add an internal or external comment (no If-Match needed)",
+    dependencies=[requires(Scope.COMPLAINTS_WRITE)],
 )
 async def comment_complaint(
     complaint_id: str,
     body: CommentCreate,
     store: StoreDep,
     settings: SettingsDep,
-    actor: Actor = None,
+    actor: Actor,
 ) -> JSONResponse:
     at = _event_time(body.at, settings)
 
@@ -462,13 +483,14 @@ async def comment_complaint(
     response_model=ComplaintPublic,
     responses={404: {"description": "No such complaint"}, **_CONFLICT},
     summary="Answer (or skip) the one CSAT survey of a resolved complaint",
+    dependencies=[requires(Scope.COMPLAINTS_WRITE)],
 )
 async def answer_survey(
     complaint_id: str,
     body: SurveyAnswer,
     store: StoreDep,
     settings: SettingsDep,
-    actor: Actor = None,
+    actor: Actor,
 ) -> JSONResponse:
     """Once per complaint: a second answer gets 409. Emits `crm.survey.answered.v1`."""
     at = _event_time(body.at, settings)

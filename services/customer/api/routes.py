@@ -40,9 +40,11 @@ from services.customer.queries import (
 )
 from services.customer.store import CustomerStore, DuplicateExternalId
 from shared import concurrency
+from shared.auth import Actor, HidesContacts, Scope, requires
 from shared.events import utc_now
 from shared.events.vocabulary import RelationshipStage, ValueTier
 from shared.mongo import Document
+from shared.privacy import mask_contact_fields
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -56,9 +58,6 @@ StoreDep = Annotated[CustomerStore, Depends(get_store)]
 IfMatch = Annotated[
     str | None,
     Header(description="The customer's current ETag (from GET); required for changes"),
-]
-Actor = Annotated[
-    str | None, Header(alias="X-Actor", max_length=128, description="Who acts (recorded)")
 ]
 
 _GUARDED: dict[int | str, dict[str, Any]] = {
@@ -80,13 +79,14 @@ def etag(doc: Document) -> str:
     return concurrency.etag(doc["version"])
 
 
-def public(doc: Document) -> CustomerPublic:
-    return CustomerPublic.model_validate({**doc, "id": doc["_id"]})
+def public(doc: Document, *, hide_contacts: bool = False) -> CustomerPublic:
+    record = mask_contact_fields(doc) if hide_contacts else doc
+    return CustomerPublic.model_validate({**record, "id": doc["_id"]})
 
 
-def _answer(doc: Document, *, status_code: int = 200) -> JSONResponse:
+def _answer(doc: Document, *, status_code: int = 200, hide_contacts: bool = False) -> JSONResponse:
     return JSONResponse(
-        public(doc).model_dump(mode="json"),
+        public(doc, hide_contacts=hide_contacts).model_dump(mode="json"),
         status_code=status_code,
         headers={"ETag": etag(doc), "Location": f"/v1/customers/{doc['_id']}"},
     )
@@ -147,8 +147,9 @@ def _expected_version(doc: Document, if_match: str | None) -> int:
     response_model=CustomerPublic,
     responses={409: {"description": "An external id belongs to another customer"}},
     summary="Create a customer",
+    dependencies=[requires(Scope.CUSTOMERS_WRITE)],
 )
-async def create_customer(body: CustomerCreate, store: StoreDep, actor: Actor = None) -> Response:
+async def create_customer(body: CustomerCreate, store: StoreDep, actor: Actor) -> Response:
     """Adds a customer to the archive; emits `crm.customer.created.v1` in the same write."""
     now = _now()
     customer_id = commands.new_customer_id()
@@ -164,9 +165,15 @@ async def create_customer(body: CustomerCreate, store: StoreDep, actor: Actor = 
     return _answer(stored, status_code=201)
 
 
-@router.get("", response_model=CustomersPage, summary="List and search customers")
+@router.get(
+    "",
+    response_model=CustomersPage,
+    summary="List and search customers",
+    dependencies=[requires(Scope.CUSTOMERS_READ)],
+)
 async def list_customers(
     store: StoreDep,
+    hide_contacts: HidesContacts,
     q: Annotated[
         str | None,
         Query(
@@ -203,7 +210,7 @@ async def list_customers(
     more = len(docs) > limit
     docs = docs[:limit]
     return CustomersPage(
-        items=[public(doc) for doc in docs],
+        items=[public(doc, hide_contacts=hide_contacts) for doc in docs],
         next_cursor=encode_cursor(docs[-1], sort) if more else None,
     )
 
@@ -213,12 +220,13 @@ async def list_customers(
     response_model=CustomerPublic,
     responses={404: {"description": "No such customer"}, 410: {"description": "Deleted"}},
     summary="Get a customer (ETag = its version)",
+    dependencies=[requires(Scope.CUSTOMERS_READ)],
 )
-async def get_customer(customer_id: str, store: StoreDep) -> Response:
+async def get_customer(customer_id: str, store: StoreDep, hide_contacts: HidesContacts) -> Response:
     """A merged customer's id answers 200 with the survivor (its `id` differs from the one
     asked for; `Content-Location` names it), so merged ids keep resolving for readers."""
     doc = await _load(store, customer_id, follow_merged=True)
-    response = _answer(doc)
+    response = _answer(doc, hide_contacts=hide_contacts)
     if doc["_id"] != customer_id:
         response.headers["Content-Location"] = f"/v1/customers/{doc['_id']}"
     return response
@@ -229,13 +237,14 @@ async def get_customer(customer_id: str, store: StoreDep) -> Response:
     response_model=CustomerPublic,
     responses=_GUARDED,
     summary="Change some fields (If-Match required)",
+    dependencies=[requires(Scope.CUSTOMERS_WRITE)],
 )
 async def update_customer(
     customer_id: str,
     body: CustomerUpdate,
     store: StoreDep,
+    actor: Actor,
     if_match: IfMatch = None,
-    actor: Actor = None,
 ) -> Response:
     """Only the fields sent change (lists and maps are replaced whole); emits
     `crm.customer.updated.v1` with the changed fields. A PATCH that changes nothing writes
@@ -264,9 +273,13 @@ async def update_customer(
     status_code=204,
     responses=_GUARDED,
     summary="Soft-delete a customer (If-Match required)",
+    dependencies=[requires(Scope.CUSTOMERS_DELETE)],
 )
 async def delete_customer(
-    customer_id: str, store: StoreDep, if_match: IfMatch = None, actor: Actor = None
+    customer_id: str,
+    store: StoreDep,
+    actor: Actor,
+    if_match: IfMatch = None,
 ) -> Response:
     """Sets `deleted_at`: the customer leaves lists and searches and answers 410; its data
     and external ids stay (restorable by an admin; erasure is a separate command)."""
@@ -284,15 +297,46 @@ async def delete_customer(
     response_model=CustomerHistory,
     responses={404: {"description": "No such customer"}},
     summary="Audit history: who changed what, when, before and after",
+    dependencies=[requires(Scope.CUSTOMERS_READ)],
 )
-async def customer_history(customer_id: str, store: StoreDep) -> CustomerHistory:
+async def customer_history(
+    customer_id: str, store: StoreDep, hide_contacts: HidesContacts
+) -> CustomerHistory:
     if await store.get(customer_id) is None:
         raise HTTPException(404, f"no customer {customer_id}")
     entries = await store.history(customer_id)  # a merged id's own history, up to the merge
     return CustomerHistory(
         customer_id=customer_id,
-        entries=[HistoryEntry.model_validate({**e, "id": e["_id"]}) for e in entries],
+        entries=[
+            HistoryEntry.model_validate(
+                {**e, "id": e["_id"], "changes": _shown_changes(e, hide_contacts)}
+            )
+            for e in entries
+        ],
     )
+
+
+_CONTACT_FIELDS = {"phones", "emails", "contacts"}
+
+
+def _shown_changes(entry: Document, hide_contacts: bool) -> list[Document]:
+    """An audit entry's field changes, contact values masked for those who may not see them."""
+    changes: list[Document] = entry.get("changes", [])
+    if not hide_contacts:
+        return changes
+    return [
+        {
+            **change,
+            **{
+                side: mask_contact_fields({change["field"]: change.get(side)})[change["field"]]
+                for side in ("before", "after")
+                if change.get(side) is not None
+            },
+        }
+        if change.get("field") in _CONTACT_FIELDS
+        else change
+        for change in changes
+    ]
 
 
 @router.get(
@@ -300,14 +344,17 @@ async def customer_history(customer_id: str, store: StoreDep) -> CustomerHistory
     response_model=DuplicateCandidates,
     responses={404: {"description": "No such customer"}},
     summary="Duplicate candidates (same phone, e-mail, external id, or similar name)",
+    dependencies=[requires(Scope.CUSTOMERS_READ)],
 )
-async def duplicate_candidates(customer_id: str, store: StoreDep) -> DuplicateCandidates:
+async def duplicate_candidates(
+    customer_id: str, store: StoreDep, hide_contacts: HidesContacts
+) -> DuplicateCandidates:
     doc = await _load(store, customer_id, follow_merged=True)
     record = record_of(doc)
     query = duplicate_query(record, doc["_id"])
     others = [] if query is None else await store.page(query, [("_id", 1)], limit=50)
     candidates = [
-        DuplicateCandidate(customer=public(other), reasons=reasons)
+        DuplicateCandidate(customer=public(other, hide_contacts=hide_contacts), reasons=reasons)
         for other in others
         if (reasons := match_reasons(record, record_of(other)))
     ]
@@ -320,13 +367,14 @@ async def duplicate_candidates(customer_id: str, store: StoreDep) -> DuplicateCa
     response_model=CustomerPublic,
     responses=_GUARDED | {422: {"description": "Merging a customer into itself"}},
     summary="Merge customers into this one (the survivor; If-Match required)",
+    dependencies=[requires(Scope.CUSTOMERS_DELETE)],
 )
 async def merge_customers(
     customer_id: str,
     body: MergeBody,
     store: StoreDep,
+    actor: Actor,
     if_match: IfMatch = None,
-    actor: Actor = None,
 ) -> Response:
     """The survivor keeps its values, fills its empty fields and unites its lists with the
     merged customers'; emits `crm.customer.merged.v1`. Merged ids then resolve to the
@@ -387,9 +435,13 @@ async def _mark_merged(
         409: {"description": "Merged into another customer (erase the survivor)"},
     },
     summary="Erase personal data (personal-information law)",
+    dependencies=[requires(Scope.CUSTOMERS_DELETE)],
 )
 async def erase_customer(
-    customer_id: str, store: StoreDep, actor: Actor = None, body: EraseBody | None = None
+    customer_id: str,
+    store: StoreDep,
+    actor: Actor,
+    body: EraseBody | None = None,
 ) -> Response:
     """Empties contacts, phones, e-mails, addresses, notes and consent (and a person's names),
     replaces them by `[erased]` in the audit history, and emits `crm.customer.erased.v1`.

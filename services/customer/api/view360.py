@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from services.customer.api.routes import StoreDep, _load, public
 from services.customer.api.schemas import CustomerPublic
 from services.customer.view360 import View360Store
+from shared.auth import HidesContacts, Scope, requires
 from shared.mongo import Document
 
 router = APIRouter(prefix="/v1/customers", tags=["customer 360"])
@@ -89,15 +90,18 @@ def _complaint(doc: Document) -> Complaint360:
     response_model=Customer360,
     responses={404: {"description": "No such customer"}, 410: {"description": "Deleted"}},
     summary="Customer 360: profile, latest score, recent activity, open complaints",
+    dependencies=[requires(Scope.CUSTOMERS_READ)],
 )
-async def customer_360(customer_id: str, store: StoreDep, views: ViewsDep) -> Customer360:
+async def customer_360(
+    customer_id: str, store: StoreDep, views: ViewsDep, hide_contacts: HidesContacts
+) -> Customer360:
     """Read models are fed asynchronously from the event topics, so a just-recorded event may
     take a moment to show. A merged id answers with its survivor's view."""
     doc = await _load(store, customer_id, follow_merged=True)
     view = await views.view(doc["_id"])
     score = view["score"]
     return Customer360(
-        profile=public(doc),
+        profile=public(doc, hide_contacts=hide_contacts),
         score=Score360.model_validate(score) if score is not None else None,
         recent_activity=[Activity360.model_validate(item) for item in view["recent_activity"]],
         open_complaints=[_complaint(c) for c in view["open_complaints"]],

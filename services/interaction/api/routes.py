@@ -32,6 +32,7 @@ from services.interaction.domain import activities, timeline
 from services.interaction.domain.activities import Kind, Recorded
 from services.interaction.settings import Settings
 from services.interaction.store import ActivityStore, Outcome, ReferenceStore
+from shared.auth import Actor, Scope, requires
 from shared.events import utc_now
 from shared.events.envelope import EventTimeInFuture, UtcDateTime
 from shared.events.vocabulary import Channel
@@ -63,7 +64,6 @@ StoreDep = Annotated[ActivityStore, Depends(get_store)]
 ReferencesDep = Annotated[ReferenceStore, Depends(get_references)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
-Actor = Annotated[str | None, Header(alias="X-Actor", max_length=128, description="Who acts")]
 CorrelationId = Annotated[
     str | None, Header(alias="X-Correlation-Id", max_length=128, description="Request id")
 ]
@@ -94,12 +94,13 @@ async def _record(store: ActivityStore, decide: Any, clock: Clock) -> JSONRespon
     response_model=RecordedPublic,
     responses=_RECORDED,
     summary="Record a contact",
+    dependencies=[requires(Scope.INGEST_WRITE)],
 )
 async def record_interaction(
     body: InteractionCreate,
     store: StoreDep,
     clock: ClockDep,
-    actor: Actor = None,
+    actor: Actor,
     correlation_id: CorrelationId = None,
 ) -> JSONResponse:
     """Record one contact; emits `crm.interaction.recorded.v1`. Idempotent by
@@ -117,12 +118,13 @@ async def record_interaction(
     response_model=RecordedPublic,
     responses=_RECORDED,
     summary="Record a placed order",
+    dependencies=[requires(Scope.INGEST_WRITE)],
 )
 async def place_order(
     body: OrderCreate,
     store: StoreDep,
     clock: ClockDep,
-    actor: Actor = None,
+    actor: Actor,
     correlation_id: CorrelationId = None,
 ) -> JSONResponse:
     """Record one order; emits `crm.order.placed.v1`. Idempotent by order id."""
@@ -144,13 +146,14 @@ async def _order(store: ActivityStore, order_id: str) -> dict[str, Any]:
     response_model=RecordedPublic,
     responses={**_RECORDED, 404: {"description": "No such order"}},
     summary="Cancel an order",
+    dependencies=[requires(Scope.INGEST_WRITE)],
 )
 async def cancel_order(
     order_id: str,
     store: StoreDep,
     clock: ClockDep,
+    actor: Actor,
     body: OrderCancel | None = None,
-    actor: Actor = None,
     correlation_id: CorrelationId = None,
 ) -> JSONResponse:
     """Record the order's cancellation (once per order); emits `crm.order.cancelled.v1`."""
@@ -180,13 +183,14 @@ async def cancel_order(
     response_model=RecordedPublic,
     responses={**_RECORDED, 404: {"description": "No such order"}},
     summary="Record a return against an order",
+    dependencies=[requires(Scope.INGEST_WRITE)],
 )
 async def return_order(
     order_id: str,
     body: OrderReturn,
     store: StoreDep,
     clock: ClockDep,
-    actor: Actor = None,
+    actor: Actor,
     correlation_id: CorrelationId = None,
 ) -> JSONResponse:
     """Record one return (idempotent by return_id); emits `crm.order.returned.v1`."""
@@ -249,12 +253,13 @@ async def _batch(
     response_model=BatchResult,
     responses={429: {"description": "Too many batches in flight; retry after Retry-After"}},
     summary="Record up to 1000 contacts",
+    dependencies=[requires(Scope.INGEST_WRITE)],
 )
 async def record_interactions(
     body: BatchRequest,
     store: StoreDep,
     clock: ClockDep,
-    actor: Actor = None,
+    actor: Actor,
     correlation_id: CorrelationId = None,
 ) -> BatchResult:
     """Each item is an interaction body; one result per item (accepted, duplicate, rejected)."""
@@ -268,12 +273,13 @@ async def record_interactions(
     response_model=BatchResult,
     responses={429: {"description": "Too many batches in flight; retry after Retry-After"}},
     summary="Record up to 1000 contacts and orders",
+    dependencies=[requires(Scope.INGEST_WRITE)],
 )
 async def record_batch(
     body: BatchRequest,
     store: StoreDep,
     clock: ClockDep,
-    actor: Actor = None,
+    actor: Actor,
     correlation_id: CorrelationId = None,
 ) -> BatchResult:
     """Each item has `kind` (interaction or order) and that kind's body."""
@@ -284,6 +290,7 @@ async def record_batch(
     "/customers/{customer_id}/timeline",
     response_model=TimelinePage,
     summary="A customer's contacts and orders, newest first",
+    dependencies=[requires(Scope.INTERACTIONS_READ)],
 )
 async def customer_timeline(
     customer_id: str,
@@ -317,6 +324,7 @@ async def customer_timeline(
     "/customers/{customer_id}/contact-stats",
     response_model=ContactStatsPublic,
     summary="Last contact per channel, contacts in the last 30/90 days",
+    dependencies=[requires(Scope.INTERACTIONS_READ)],
 )
 async def customer_contact_stats(
     customer_id: str, store: StoreDep, as_of: UtcDateTime | None = None
@@ -331,6 +339,7 @@ async def customer_contact_stats(
     "/parked",
     response_model=list[ParkedEvent],
     summary="Ingested events waiting for their customer to appear",
+    dependencies=[requires(Scope.INTERACTIONS_READ)],
 )
 async def parked_events(refs: ReferencesDep) -> list[ParkedEvent]:
     """Events addressed by a customer reference (phone, e-mail, ERP code) that no known

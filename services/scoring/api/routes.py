@@ -25,6 +25,7 @@ from services.scoring.api.schemas import (
     ScorePublic,
 )
 from services.scoring.domain.vocabulary import LoyaltyBand
+from shared.auth import Scope, requires
 from shared.events.envelope import UtcDateTime
 from shared.events.vocabulary import ChurnBand, Lifecycle, ValueTier
 from shared.mongo import Database, Document
@@ -89,6 +90,7 @@ def _public(doc: Document) -> ScorePublic:
     response_model=AtRiskPage,
     responses=_INVALID,
     summary="Customers most at risk of churning",
+    dependencies=[requires(Scope.SCORES_READ)],
 )
 async def at_risk(
     request: Request,
@@ -124,7 +126,10 @@ async def at_risk(
 
 
 @router.get(
-    "/distribution", response_model=DistributionPublic, summary="How customers are distributed"
+    "/distribution",
+    response_model=DistributionPublic,
+    summary="How customers are distributed",
+    dependencies=[requires(Scope.SCORES_READ)],
 )
 async def distribution(request: Request) -> DistributionPublic:
     """Counts of customers per churn band, value tier, lifecycle stage and loyalty band
@@ -194,6 +199,7 @@ async def _lines(docs: AsyncIterator[Document], fmt: ExportFormat) -> AsyncItera
         **_INVALID,
     },
     summary="Stream every customer's score (NDJSON or CSV)",
+    dependencies=[requires(Scope.SCORES_READ)],
 )
 async def export(
     request: Request,
@@ -225,6 +231,7 @@ async def export(
     response_model=ScorePublic,
     responses={**_NOT_FOUND, **_INVALID},
     summary="A customer's score, now or as of a time",
+    dependencies=[requires(Scope.SCORES_READ)],
 )
 async def get_score(
     request: Request,
@@ -255,6 +262,7 @@ async def get_score(
     response_model=HistoryPublic,
     responses=_INVALID,
     summary="A customer's score history, newest first",
+    dependencies=[requires(Scope.SCORES_READ)],
 )
 async def get_history(
     request: Request,

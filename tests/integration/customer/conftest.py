@@ -13,7 +13,7 @@ from services.customer.app import create_app
 from services.customer.settings import Settings
 from services.customer.store import CustomerStore
 from shared.settings import ConnectionSettings
-from tests.conftest import unique
+from tests.conftest import bearer, unique
 
 
 @pytest.fixture
@@ -28,7 +28,9 @@ async def app(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://customer") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://customer", headers=bearer()
+    ) as http:
         yield http
 
 

@@ -11,6 +11,7 @@ from services.customer.app import create_app
 from services.customer.settings import Settings
 from services.customer.store import CustomerStore
 from shared.settings import ConnectionSettings
+from tests.conftest import bearer
 from tests.integration.customer.conftest import create
 
 
@@ -36,7 +37,9 @@ async def test_background_mover_moves_pending_audit_entries(
     app: FastAPI = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://customer") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://customer", headers=bearer()
+        ) as client:
             customer_id = (await create(client)).json()["id"]
         store: CustomerStore = app.state.customers
         for _ in range(100):

@@ -8,9 +8,10 @@ import json
 import httpx
 
 from services.customer.store import CustomerStore
+from shared.auth import Role
 from shared.settings import ConnectionSettings
 from shared.topics import CUSTOMER
-from tests.conftest import unique
+from tests.conftest import bearer, unique
 from tests.integration.customer.conftest import create, customer_body
 from tests.integration.messaging_support import TopicTail, header
 
@@ -146,7 +147,7 @@ async def test_history_shows_who_changed_what_before_and_after(
     patched = await client.patch(
         url,
         json={"tier": "first_tier", "tags": ["aerosol", "vip"]},
-        headers={"If-Match": created.headers["ETag"], "X-Actor": "wang.lei"},
+        headers={"If-Match": created.headers["ETag"], **bearer(Role.AGENT, "wang.lei")},
     )
     assert patched.status_code == 200
     pending = (await client.get(f"{url}/history")).json()["entries"]
@@ -155,7 +156,7 @@ async def test_history_shows_who_changed_what_before_and_after(
     assert moved == pending
     assert [entry["action"] for entry in moved] == ["created", "updated"]
     update = moved[1]
-    assert update["actor"] == "wang.lei"
+    assert update["actor"] == "account:wang.lei"
     assert update["version"] == 2
     assert update["changes"] == [
         {"field": "tags", "before": ["aerosol"], "after": ["aerosol", "vip"]},
@@ -177,7 +178,7 @@ async def test_create_and_update_are_published(
     await client.patch(
         f"/v1/customers/{customer_id}",
         json={"grade_override": "A"},
-        headers={"If-Match": created.headers["ETag"], "X-Actor": "wang.lei"},
+        headers={"If-Match": created.headers["ETag"], **bearer(Role.AGENT, "wang.lei")},
     )
     records = await tail.read(
         lambda got: len(got) >= 2, keep=lambda record: record.key == customer_id.encode()
@@ -190,4 +191,4 @@ async def test_create_and_update_are_published(
     updated_data = json.loads(records[1].value)
     assert updated_data["changed_fields"] == ["grade_override"]
     assert updated_data["profile"]["grade_override"] == "A"
-    assert header(records[1], "ce_actor") == "wang.lei"
+    assert header(records[1], "ce_actor") == "account:wang.lei"

@@ -14,7 +14,7 @@ from services.interaction.app import create_app
 from services.interaction.settings import Settings
 from services.interaction.store import ActivityStore
 from shared.settings import ConnectionSettings
-from tests.conftest import unique
+from tests.conftest import bearer, unique
 
 
 @pytest.fixture
@@ -29,7 +29,9 @@ async def app(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://interaction") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://interaction", headers=bearer()
+    ) as http:
         yield http
 
 

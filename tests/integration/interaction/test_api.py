@@ -12,7 +12,7 @@ from services.interaction.settings import Settings
 from services.interaction.store import ActivityStore
 from shared.settings import ConnectionSettings
 from shared.topics import INTERACTION
-from tests.conftest import unique
+from tests.conftest import bearer, unique
 from tests.integration.interaction.conftest import hours_ago, interaction_body, order_body
 from tests.integration.messaging_support import TopicTail, header
 
@@ -251,7 +251,9 @@ async def test_starts_and_answers_503_while_its_database_is_away(
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://svc", headers=bearer()
+        ) as http:
             response = await http.post("/v1/interactions", json=interaction_body())
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"

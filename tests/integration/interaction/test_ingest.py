@@ -27,7 +27,7 @@ from shared.mongo import Document
 from shared.producer import EventProducer
 from shared.settings import ConnectionSettings
 from shared.topics import CONTACT_CENTER_INGEST, CUSTOMER, INTERACTION, TopicSpec
-from tests.conftest import unique
+from tests.conftest import bearer, unique
 from tests.integration.messaging_support import TopicTail, header
 
 
@@ -234,7 +234,9 @@ async def test_event_for_unknown_customer_is_parked_then_resolved(
 
     await wait_for(parked, "the event was not parked")
     transport = httpx.ASGITransport(app=ingest_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://svc", headers=bearer()
+    ) as http:
         listed = (await http.get("/v1/parked")).json()
     assert f"erp:{erp}" in {entry["reference"] for entry in listed}
     customer = unique("cust")

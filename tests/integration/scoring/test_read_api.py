@@ -20,7 +20,7 @@ from shared.events.scoring import ChurnReason, ChurnRisk, LoyaltyScore, ScoreUpd
 from shared.events.vocabulary import ChurnBand, Lifecycle, ValueTier
 from shared.mongo import Database, Document
 from shared.settings import ConnectionSettings
-from tests.conftest import unique
+from tests.conftest import bearer, unique
 
 pytestmark = pytest.mark.stack
 
@@ -41,7 +41,9 @@ async def app(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://scoring", headers=bearer()
+    ) as http:
         yield http
 
 
