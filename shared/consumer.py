@@ -24,6 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
+from shared import observability
 from shared.events import Event, KafkaRecord, PoisonMessage, decode, utc_now
 from shared.events.codec import ErrorClass, Headers
 from shared.mongo import Collection
@@ -292,6 +293,7 @@ class EventConsumer:
         await self._consumer.commit(
             {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
         )
+        self._record_lag(batches)
 
     async def _process_partition(
         self,
@@ -314,20 +316,40 @@ class EventConsumer:
                 continue
             if self.processed.seen(record.topic, record.partition, event.id):
                 self.stats.duplicates += 1
+                self._count(record, event.type, "duplicate")
                 continue
             handler = self.handlers.get(event.type)
             if handler is None:
                 self.stats.ignored += 1  # a known type this consumer has no interest in
+                self._count(record, event.type, "ignored")
                 continue
-            error = await self._handle(handler, event)
+            token = observability.event_id.set(event.id)
+            try:
+                error = await self._handle(handler, event)
+            finally:
+                observability.event_id.reset(token)
             if error is None:
                 # Marked at once so a duplicate later in the same batch is caught too.
                 self.processed.mark((record.topic, record.partition), event.id)
                 handled.append((record.topic, record.partition, event.id))
                 self.stats.handled += 1
+                self._count(record, event.type, "handled")
             else:
                 failure = PoisonMessage("handler_error", f"{type(error).__name__}: {error}")
                 dead_letters.append(await self._dead_letter(record, failure, type(error).__name__))
+
+    def _count(self, record: ConsumerRecord, event_type: str, outcome: str) -> None:
+        observability.EVENTS_CONSUMED.labels(self.group_id, record.topic, event_type, outcome).inc()
+
+    def _record_lag(self, batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> None:
+        assert self._consumer is not None
+        for tp, records in batches.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None and records:
+                lag = max(0, highwater - (records[-1].offset + 1))
+                observability.CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(
+                    lag
+                )
 
     async def _handle(self, handler: Handler, event: Event[Any]) -> Exception | None:
         """Run a handler with bounded retries; the last error if it never succeeded."""
@@ -366,6 +388,7 @@ class EventConsumer:
     ) -> asyncio.Future[Any]:
         counts = self.stats.dead_lettered
         counts[poison.error_class] = counts.get(poison.error_class, 0) + 1
+        observability.DEAD_LETTERS.labels(self.group_id, record.topic, poison.error_class).inc()
         log.warning(
             "%s: %s at %s/%d/%d -> dlq: %s",
             self.group_id,

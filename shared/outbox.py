@@ -22,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.events import Event, KafkaRecord, encode, utc_now
 from shared.mongo import Collection, Document, bulk_update
+from shared.observability import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from shared.producer import EventProducer
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,13 @@ class OutboxRelay:
             return False  # the lease exists, is not ours and has not expired
         return lease is not None and lease["owner"] == self.relay_id
 
+    def _observe_backlog(self, collection: Collection, pending: Sequence[Document]) -> None:
+        entries = [entry for doc in pending for entry in doc.get(OUTBOX, [])]
+        OUTBOX_BACKLOG.labels(collection.name).set(len(entries))
+        oldest = min((entry["queued_at"] for entry in entries), default=None)
+        age = (self.clock() - oldest).total_seconds() if oldest is not None else 0.0
+        OUTBOX_OLDEST_AGE.labels(collection.name).set(max(0.0, age))
+
     async def _relay_collection(self, collection: Collection) -> RelayPass:
         leased_at = self.clock()
         pending = [
@@ -233,6 +241,7 @@ class OutboxRelay:
                 self.batch_size
             )
         ]
+        self._observe_backlog(collection, pending)
         if not pending:
             return RelayPass(0, 0, 0)
 

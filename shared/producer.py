@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from shared.events import Event, KafkaRecord, encode
+from shared.observability import EVENTS_PUBLISHED
 from shared.settings import ConnectionSettings
 
 
@@ -78,6 +79,7 @@ class EventProducer:
         future: asyncio.Future[Any] = await self._producer.send(
             record.topic, record.value, key=record.key, headers=list(record.headers)
         )
+        future.add_done_callback(_count_published(record))
         return future
 
     async def publish(self, events: Iterable[Event[Any]]) -> None:
@@ -88,3 +90,15 @@ class EventProducer:
         pending = [await self.send(record) for record in records]
         if pending:
             await asyncio.gather(*pending)
+
+
+def _count_published(record: KafkaRecord) -> Callable[[asyncio.Future[Any]], None]:
+    event_type = next(
+        (value.decode() for key, value in record.headers if key == "ce_type"), "unknown"
+    )
+
+    def count(future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            EVENTS_PUBLISHED.labels(record.topic, event_type).inc()
+
+    return count

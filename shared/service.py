@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
-from shared import health, mongo
+from shared import health, mongo, observability
 from shared.auth import AuthSettings, TokenVerifier
 from shared.outbox import OutboxRelay, ensure_outbox_index
 from shared.producer import EventProducer
@@ -157,6 +157,13 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.include_router(health.router)
+    app.middleware("http")(observability.observe_requests)
+    app.add_api_route(
+        "/metrics",
+        observability.metrics_response,
+        methods=["GET"],
+        include_in_schema=False,  # for Prometheus, not for API clients
+    )
     app.state.token_verifier = TokenVerifier(settings)
     if settings.uses_development_key and settings.auth_oidc_jwks_url is None:
         log.warning(
@@ -180,4 +187,10 @@ def create_service_app(
 
 def serve(create_app: Callable[[], FastAPI], settings: ServiceSettings) -> None:
     """Run one service's HTTP API until SIGTERM/SIGINT."""
-    uvicorn.run(create_app(), host=settings.http_host, port=settings.http_port, log_level="info")
+    observability.configure_logging(settings.service_name)
+    uvicorn.run(
+        create_app(),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # keep the JSON logging configured above
+    )

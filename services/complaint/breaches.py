@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.complaint import commands
+from services.complaint import commands, metrics
 from services.complaint.domain.sla import Breach, breaches
 from services.complaint.records import DEFAULT_CALENDAR, clock_of, policy_of
 from services.complaint.store import ComplaintStore
@@ -51,13 +51,17 @@ async def check_breaches(store: ComplaintStore, *, now: datetime) -> int:
     A complaint changed meanwhile (stale version) is skipped: the next check sees it again.
     """
     recorded = 0
-    for due in new_breaches(await store.not_closed(), now=now):
+    open_complaints = await store.not_closed()
+    metrics.observe_open(open_complaints)
+    for due in new_breaches(open_complaints, now=now):
         change = commands.record_breaches(due.complaint, due.breaches, detected_at=now)
         updated = await store.apply(
             due.complaint, change, version=due.complaint["version"], queued_at=now
         )
         if updated is not None:
             recorded += len(due.breaches)
+            for breach in due.breaches:
+                metrics.SLA_BREACHES.labels(breach.target.value).inc()
     if recorded:
         log.info("recorded %d SLA breaches", recorded)
     return recorded

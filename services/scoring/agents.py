@@ -19,6 +19,7 @@ from typing import Any
 
 import faust
 
+from services.scoring import metrics
 from services.scoring.adapter import to_input
 from services.scoring.domain import DEFAULT_PARAMS, ScoringParams
 from services.scoring.outputs import Outputs
@@ -122,8 +123,12 @@ class Scorer:
                 computed_at=self.clock(),
                 params=self.params,
             )
-            await self.outputs.emit(customer_id, rescored)
+            with metrics.SCORE_WRITE.time():
+                await self.outputs.emit(customer_id, rescored)
             self.table[customer_id] = rescored.record
+            metrics.EVENTS_SCORED.labels(event.type).inc()
+            lag = (self.clock() - event.time).total_seconds()
+            metrics.EVENT_TO_SCORE.observe(max(0.0, lag))
 
     async def review(self) -> int:
         """Rescore every local customer whose `next_review_at` has passed; how many."""

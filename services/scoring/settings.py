@@ -39,6 +39,12 @@ class Settings(ServiceSettings):
     sweep_interval_s: float = Field(
         default=60.0, gt=0, description="How often the worker rescores customers due a review"
     )
+    band_metrics_interval_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often the read API recounts customers per churn band for /metrics "
+        "(a full read of the latest scores; 0 = never)",
+    )
 
 
 @lru_cache

@@ -12,6 +12,7 @@ from typing import Any
 
 import faust
 import mode
+from prometheus_client import generate_latest
 
 from services.scoring import tables, topics
 from services.scoring.agents import Agents, Scorer, register
@@ -78,7 +79,35 @@ def _live_outputs(app: faust.App, settings: Settings, clock: Callable[[], dateti
             await client.close()
 
     app.service(OutputsLifecycle)
+    _operations_pages(app, client)
     return live
+
+
+def _operations_pages(app: faust.App, client: mongo.MongoClient) -> None:
+    """/healthz, /readyz and /metrics on the worker's web port, like every HTTP service."""
+
+    @app.page("/healthz")
+    class Health(faust.web.View):
+        async def get(self, request: faust.web.Request) -> faust.web.Response:
+            return self.json({"status": "ok"})
+
+    @app.page("/readyz")
+    class Ready(faust.web.View):
+        async def get(self, request: faust.web.Request) -> faust.web.Response:
+            checks = {
+                "mongo": await mongo.reachable(client),
+                "partitions_assigned": bool(app.consumer.assignment()),
+            }
+            ready = all(checks.values())
+            return self.json(
+                {"status": "ready" if ready else "not ready", "checks": checks},
+                status=200 if ready else 503,
+            )
+
+    @app.page("/metrics")
+    class Metrics(faust.web.View):
+        async def get(self, request: faust.web.Request) -> faust.web.Response:
+            return self.bytes(generate_latest(), content_type="text/plain; version=0.0.4")
 
 
 def main() -> None:

@@ -45,6 +45,8 @@ def running(stack: Stack, connection: ConnectionSettings) -> Iterator[dict[str, 
             "CRM_VIEW360_ENABLED": "false",
             "CRM_INGEST_ENABLED": "false",
             "CRM_SWEEP_INTERVAL_S": "3600",
+            "CRM_BAND_METRICS_INTERVAL_S": "1",
+            "CRM_SLA_CHECK_INTERVAL_S": "1",
         },
     )
     runner.down()
@@ -149,3 +151,54 @@ async def test_orders_and_a_complaint_move_the_score(
     )
     latest = json.loads(published[-1].value)
     assert latest["churn"]["risk"] >= before["churn"]["risk"]
+
+
+# Series each process must show after the happy path (docs/operations.md lists them all).
+EXPECTED_SERIES = {
+    "customer": [
+        'crm_http_requests_total{method="POST",route="/v1/customers",status="201"}',
+        'crm_events_published_total{topic="crm.customer.v1",type="crm.customer.created.v1"}',
+        'crm_outbox_backlog_events{collection="customers"}',
+        'crm_outbox_oldest_event_age_seconds{collection="customers"}',
+    ],
+    "interaction": [
+        'crm_http_request_duration_seconds_count{method="POST",route="/v1/orders"}',
+        'crm_events_published_total{topic="crm.interaction.v1",type="crm.order.placed.v1"}',
+    ],
+    "complaint": [
+        'crm_http_requests_total{method="POST",route="/v1/complaints/{complaint_id}/escalate"',
+        'crm_complaints_open{severity="critical"}',
+        "# TYPE crm_complaint_sla_breaches_total counter",
+    ],
+    "scoring": ['crm_customers_by_churn_band{band="low"}'],
+    "scorer": [
+        'crm_scorer_events_scored_total{type="crm.order.placed.v1"}',
+        "crm_scorer_event_to_score_seconds_bucket",
+        "crm_scorer_score_write_seconds_count",
+        'crm_events_published_total{topic="crm.scores.v1",type="crm.score.updated.v1"}',
+    ],
+}
+
+
+async def test_every_process_exports_its_documented_metrics(
+    running: dict[str, str],
+) -> None:
+    # Runs after the happy path (same module): every series below has had something to count.
+    async with httpx.AsyncClient(timeout=10) as http:
+        for service, series in EXPECTED_SERIES.items():
+            async with asyncio.timeout(20):
+                while True:
+                    text = (await http.get(f"{running[service]}/metrics")).text
+                    missing = [name for name in series if name not in text]
+                    if not missing:
+                        break
+                    await asyncio.sleep(0.5)
+            assert "customer_id" not in text  # no personal or per-customer labels
+
+
+async def test_the_scorer_reports_health_and_readiness(running: dict[str, str]) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        assert (await http.get(f"{running['scorer']}/healthz")).json() == {"status": "ok"}
+        ready = await http.get(f"{running['scorer']}/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"mongo": True, "partitions_assigned": True}
