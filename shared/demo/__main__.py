@@ -30,8 +30,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Kafka    {stack.bootstrap_servers}")
             print(f"MongoDB  {stack.mongo_url}  (FerretDB)")
             for service in SERVICES:
-                page = "/docs" if service.ready_path == "/readyz" else service.ready_path
-                print(f"{service.name:<12} {service.url}{page}")
+                print(f"{service.name:<12} {service.url}{service.home_path}")
             print()
             print(f"Log in as {credentials.admin_username} / {credentials.admin_password}")
             print("  (POST /v1/auth/login at the customer service; the token works everywhere)")

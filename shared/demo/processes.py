@@ -22,6 +22,7 @@ class LocalService:
     module: str
     args: tuple[str, ...] = ()
     ready_path: str = "/readyz"
+    home_path: str = "/docs"  # what the demo prints for people to open
 
     @property
     def url(self) -> str:
@@ -33,9 +34,9 @@ SERVICES = (
     LocalService("interaction", 8002, "services.interaction"),
     LocalService("complaint", 8003, "services.complaint"),
     LocalService("scoring", 8004, "services.scoring"),
-    # The streaming scorer (a Faust worker); its own web server answers on `/` when it runs.
+    # The streaming scorer (a Faust worker), ready once MongoDB answers and it owns partitions.
     LocalService(
-        "scorer", 6066, "services.scoring.worker", ("worker", "-l", "info"), ready_path="/"
+        "scorer", 6066, "services.scoring.worker", ("worker", "-l", "info"), home_path="/metrics"
     ),
 )
 
