@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -47,8 +47,10 @@ MAX_UPDATES_PER_COMMAND = 20
 MAX_CONCURRENT_COMMANDS = 2
 
 
-async def bulk_update(collection: Collection, operations: Sequence[UpdateOne]) -> int:
-    """Apply single-document updates in small commands; the number of documents modified."""
+async def bulk_update(
+    collection: Collection, operations: Sequence[UpdateOne | ReplaceOne[Document]]
+) -> int:
+    """Apply single-document updates or replacements in small commands; how many modified."""
     chunks = [
         list(operations[start : start + MAX_UPDATES_PER_COMMAND])
         for start in range(0, len(operations), MAX_UPDATES_PER_COMMAND)

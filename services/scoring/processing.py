@@ -15,7 +15,7 @@ the domain's feature state plus what the streaming side needs to be idempotent a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -96,17 +96,36 @@ def apply(
 
     An event that does not affect scores (`item` is None) is still remembered as seen.
     """
+    folded, _ = apply_all(record, [(event_id, item)], limit=limit)
+    return folded
+
+
+def apply_all(
+    record: Mapping[str, Any] | None,
+    events: Sequence[tuple[str, inputs.Event | None]],
+    *,
+    limit: int = SEEN_LIMIT,
+) -> tuple[Folded | None, list[int]]:
+    """`apply` over a customer's events in order, converting the state once; the record after
+    them (None when every one was already seen) and the positions of the events folded."""
     seen: list[str] = list((record or {}).get("seen", ()))
-    if event_id in seen:
-        return None
+    known = set(seen)
     state = _state(record)
-    if item is not None:
-        state = fold(state, item, config=DEFAULT_PARAMS.features)
-    seen.append(event_id)
+    folded: list[int] = []
+    for position, (event_id, item) in enumerate(events):
+        if event_id in known:
+            continue
+        if item is not None:
+            state = fold(state, item, config=DEFAULT_PARAMS.features)
+        seen.append(event_id)
+        known.add(event_id)
+        folded.append(position)
+    if not folded:
+        return None, []
     new: CustomerRecord = dict(record or {})
     new["state"] = state_to_record(state)
     new["seen"] = seen[-limit:]
-    return Folded(record=new, state=state)
+    return Folded(record=new, state=state), folded
 
 
 def _posix(at: datetime) -> float:

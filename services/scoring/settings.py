@@ -39,6 +39,17 @@ class Settings(ServiceSettings):
     sweep_interval_s: float = Field(
         default=60.0, gt=0, description="How often the worker rescores customers due a review"
     )
+    batch_size: int = Field(
+        default=2000,
+        ge=1,
+        description="Events the scorer folds before storing and publishing (one score per "
+        "customer per batch)",
+    )
+    batch_wait_s: float = Field(
+        default=0.1,
+        gt=0,
+        description="Longest wait for a batch to fill: the most latency coalescing adds",
+    )
     band_metrics_interval_s: float = Field(
         default=30.0,
         ge=0,

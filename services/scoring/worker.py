@@ -53,7 +53,12 @@ def build(
         max_future_skew=settings.event_max_future_skew,
     )
     agents = register(
-        app, scorer=scorer, inputs=inputs.all(), sweep_interval_s=settings.sweep_interval_s
+        app,
+        scorer=scorer,
+        inputs=inputs.all(),
+        sweep_interval_s=settings.sweep_interval_s,
+        batch_size=settings.batch_size,
+        batch_wait_s=settings.batch_wait_s,
     )
     return Worker(app=app, scorer=scorer, agents=agents, inputs=inputs, table=table)
 

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.scoring.app import create_app
-from services.scoring.outputs import HISTORY, SCORES, upsert_score
+from services.scoring.outputs import HISTORY, SCORES, upsert_scores
 from services.scoring.settings import Settings
 from shared.events.scoring import ChurnReason, ChurnRisk, LoyaltyScore, ScoreUpdated
 from shared.events.vocabulary import ChurnBand, Lifecycle, ValueTier
@@ -99,7 +99,7 @@ def score_doc(
 
 async def store(db: Database, doc: Document) -> None:
     """What LiveOutputs.emit writes to Mongo: the guarded upsert and the history entry."""
-    await upsert_score(db, doc)
+    await upsert_scores(db, [doc])
     history = dict(doc)
     history["_id"] = doc["event_id"]
     await db[HISTORY].insert_one(history)

@@ -277,8 +277,10 @@ async def test_a_duplicate_is_not_counted_twice_and_poison_goes_to_the_dlq(
         await asyncio.sleep(0.1)
         document = await collection.find_one({"_id": customer}) or document
     assert document["features"]["orders"] == 2
+    # Events of one batch make one score: the history holds one or two, never one per copy.
     history = mongo_client[scores_db][HISTORY]
-    assert await history.count_documents({"customer_id": customer}) == 2
+    orders = [doc["features"]["orders"] async for doc in history.find({"customer_id": customer})]
+    assert sorted(orders) in ([2], [1, 2])
     assert worker.poll() is None
 
 
@@ -340,7 +342,12 @@ async def test_duplicates_are_not_counted_across_a_restart(
                 await asyncio.sleep(0.1)
                 document = await collection.find_one({"_id": customer}) or document
         assert document["features"]["orders"] == 3, read_log(log)
-        assert await mongo_client[db][HISTORY].count_documents({"customer_id": customer}) == 3
+        history = mongo_client[db][HISTORY]
+        orders = [
+            doc["features"]["orders"] async for doc in history.find({"customer_id": customer})
+        ]
+        assert max(orders) == 3
+        assert len(orders) == len(set(orders))  # no score stored twice for one state
     finally:
         await delete_changelogs(connection, app_id)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from services.scoring.agents import KeyedLocks, normalise_headers
+from services.scoring.agents import KeyedLocks, Message, normalise_headers
 from services.scoring.outputs import RecordingOutputs
 from services.scoring.settings import Settings
 from services.scoring.worker import Worker, build
@@ -64,15 +64,32 @@ async def put(agent: Any, record: Any) -> None:
     await agent.put(record.value, key=record.key, headers=list(record.headers))
 
 
+def message(record: Any, topic: str = "crm.interaction.v1") -> Message:
+    return Message(topic, 0, 0, record.key, record.value, tuple(record.headers))
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def scored(outputs: RecordingOutputs, count: int) -> None:
+    await until(lambda: len(outputs.emitted) >= count)
+
+
 async def test_orders_move_loyalty_up_and_churn_down(
     worker: Worker, outputs: RecordingOutputs
 ) -> None:
     async with worker.agents.interaction.test_context() as agent:
-        for days in (60, 45, 30, 15):
+        await put(agent, order("c-1", NOW - timedelta(days=60)))
+        await scored(outputs, 1)
+        for days in (45, 30, 15):
             await put(agent, order("c-1", NOW - timedelta(days=days)))
+        await until(lambda: worker.table.get("c-1", {}).get("state", {}).get("orders") == 4)
         first = outputs.emitted[0][1].score
         last = outputs.emitted[-1][1].score
-    assert [customer for customer, _ in outputs.emitted] == ["c-1"] * 4
+    assert {customer for customer, _ in outputs.emitted} == {"c-1"}
     assert last.loyalty.score > first.loyalty.score
     assert last.churn.risk < first.churn.risk
     record = worker.table["c-1"]
@@ -102,7 +119,38 @@ async def test_an_interaction_is_folded_into_the_same_customer(
         await put(agent, record)
     assert worker.table["c-3"]["state"]["orders"] == 1
     assert worker.table["c-3"]["state"]["last_contact_at"] is not None
-    assert len(outputs.emitted) == 2
+    assert outputs.emitted[-1][1].record["state"]["last_contact_at"] is not None
+
+
+async def test_a_batch_stores_one_score_per_customer_from_all_its_events(
+    worker: Worker, outputs: RecordingOutputs
+) -> None:
+    batch = [order("c-6", NOW - timedelta(days=d)) for d in (30, 20, 10)] + [
+        order("c-7", NOW - timedelta(days=5))
+    ]
+    await worker.scorer.handle_batch([message(record) for record in batch])
+    assert sorted(customer for customer, _ in outputs.emitted) == ["c-6", "c-7"]
+    c6 = dict(outputs.emitted)["c-6"]
+    assert c6.record["state"]["orders"] == 3
+    assert c6.score.as_of == NOW - timedelta(days=10)  # as of its last event
+    assert worker.table["c-6"]["state"]["orders"] == 3
+
+
+async def test_a_batch_scores_like_one_event_at_a_time(worker: Worker, clock: Clock) -> None:
+    events = [order("c-8", NOW - timedelta(days=d)) for d in (50, 35, 21, 8, 2)]
+    one_by_one = RecordingOutputs()
+    worker.scorer.outputs = one_by_one
+    for record in events:
+        await worker.scorer.handle_batch([message(record)])
+    del worker.table["c-8"]
+    batched = RecordingOutputs()
+    worker.scorer.outputs = batched
+    await worker.scorer.handle_batch([message(record) for record in events])
+    final, coalesced = one_by_one.emitted[-1][1].score, batched.emitted[-1][1].score
+    assert len(batched.emitted) == 1
+    assert coalesced.churn.risk == final.churn.risk
+    assert coalesced.loyalty.score == final.loyalty.score
+    assert coalesced.as_of == final.as_of
 
 
 @pytest.mark.parametrize(
