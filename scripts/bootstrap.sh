@@ -23,4 +23,5 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+"$ROOT/scripts/console-assets"
 export PATH="$ROOT/.venv/bin:$PATH"

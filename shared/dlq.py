@@ -3,6 +3,7 @@
 Replay re-publishes each dead letter to the topic it came from, with its original key, value
 and headers (the `dlq_*` ones removed), after the cause was fixed. A consumer group per DLQ
 remembers what was replayed, so running replay twice does not publish anything twice.
+The functions here are also what `python -m shared.ops dlq …` calls.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -23,6 +25,9 @@ from shared.topics import DLQ_SUFFIX
 
 REPLAY_GROUP_PREFIX = "crm.dlq-replay."
 
+# Called as records are read: (records read so far, records to read in all).
+ReadProgress = Callable[[int, int], None]
+
 
 @dataclass(frozen=True)
 class DeadLetter:
@@ -34,6 +39,10 @@ class DeadLetter:
     @property
     def error_class(self) -> str:
         return self.headers.get("dlq_error_class", "")
+
+    @property
+    def reason(self) -> str:
+        return self.headers.get("dlq_reason", "")
 
     def summary(self) -> dict[str, object]:
         h = self.headers
@@ -58,7 +67,11 @@ def _dead_letter(record: ConsumerRecord) -> DeadLetter:
 
 
 async def _read_to_end(
-    consumer: AIOKafkaConsumer, topic: str, *, from_committed: bool
+    consumer: AIOKafkaConsumer,
+    topic: str,
+    *,
+    from_committed: bool,
+    progress: ReadProgress | None = None,
 ) -> list[ConsumerRecord]:
     numbers = sorted(consumer.partitions_for_topic(topic) or [])
     partitions = [TopicPartition(topic, p) for p in numbers]
@@ -72,7 +85,10 @@ async def _read_to_end(
             consumer.seek(tp, committed or 0)
     else:
         await consumer.seek_to_beginning(*partitions)
+    total = sum([max(0, ends[tp] - await consumer.position(tp)) for tp in partitions])
     records: list[ConsumerRecord] = []
+    if progress is not None:
+        progress(0, total)
 
     async def behind() -> bool:
         return any([await consumer.position(tp) < ends[tp] for tp in partitions])
@@ -80,18 +96,27 @@ async def _read_to_end(
     while await behind():
         for batch in (await consumer.getmany(timeout_ms=1000)).values():
             records.extend(r for r in batch if r.offset < ends[TopicPartition(topic, r.partition)])
+        if progress is not None:
+            progress(len(records), total)
     return records
 
 
-async def inspect_dead_letters(settings: ConnectionSettings, topic: str) -> list[DeadLetter]:
+async def inspect_dead_letters(
+    settings: ConnectionSettings, topic: str, *, progress: ReadProgress | None = None
+) -> list[DeadLetter]:
     """Every dead letter currently on `topic`, oldest first per partition."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        # aiokafka resets a newly assigned partition by this policy in the background; with
+        # the default ("latest") that reset could land after seek_to_beginning and win.
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()
-        return [_dead_letter(r) for r in await _read_to_end(consumer, topic, from_committed=False)]
+        records = await _read_to_end(consumer, topic, from_committed=False, progress=progress)
+        return [_dead_letter(r) for r in records]
     finally:
         await consumer.stop()
 
@@ -104,9 +129,17 @@ class ReplayReport:
 
 
 async def replay_dead_letters(
-    settings: ConnectionSettings, topic: str, *, error_class: str | None = None
+    settings: ConnectionSettings,
+    topic: str,
+    *,
+    error_class: str | None = None,
+    dry_run: bool = False,
+    progress: ReadProgress | None = None,
 ) -> ReplayReport:
-    """Re-publish the dead letters not replayed yet (optionally one error class only)."""
+    """Re-publish the dead letters not replayed yet (optionally one error class only).
+
+    With `dry_run` the report says what would be replayed; nothing is published or committed.
+    """
     if not topic.endswith(DLQ_SUFFIX):
         raise SystemExit(f"error: {topic} is not a dead-letter topic (*{DLQ_SUFFIX})")
     report = ReplayReport()
@@ -114,13 +147,17 @@ async def replay_dead_letters(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=REPLAY_GROUP_PREFIX + topic,
         enable_auto_commit=False,
+        # Where nothing was replayed yet, or retention removed the committed point, reading
+        # starts at the oldest letter still kept (also when a background reset races the seek).
+        auto_offset_reset="earliest",
     )
     producer = EventProducer(settings, client_id="crm-dlq-replay")
     await consumer.start()
-    await producer.start()
+    if not dry_run:
+        await producer.start()
     try:
         await consumer._client.force_metadata_update()
-        records = await _read_to_end(consumer, topic, from_committed=True)
+        records = await _read_to_end(consumer, topic, from_committed=True, progress=progress)
         outgoing: list[KafkaRecord] = []
         for record in records:
             letter = _dead_letter(record)
@@ -133,8 +170,10 @@ async def replay_dead_letters(
             )
             outgoing.append(KafkaRecord(origin, record.key or b"", record.value or b"", headers))
             report.by_origin[origin] = report.by_origin.get(origin, 0) + 1
-        await producer.publish_records(outgoing)
         report.replayed = len(outgoing)
+        if dry_run:
+            return report
+        await producer.publish_records(outgoing)
         # Only after the broker acknowledged every replayed message.
         ends: dict[TopicPartition, int] = {}
         for record in records:
@@ -143,7 +182,7 @@ async def replay_dead_letters(
         if ends:
             await consumer.commit(ends)
     finally:
-        await producer.stop()
+        await producer.stop()  # a no-op when it never started (dry run)
         await consumer.stop()
     return report
 

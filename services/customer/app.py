@@ -18,6 +18,7 @@ from services.customer.api.auth import (
 )
 from services.customer.api.routes import router
 from services.customer.api.view360 import router as view360_router
+from services.customer.console import mount_console
 from services.customer.settings import Settings, get_settings
 from services.customer.store import CUSTOMERS, CustomerStore
 from services.customer.view360 import PROCESSED, View360Store, view360_handlers
@@ -83,4 +84,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys_router)
     app.include_router(router)
     app.include_router(view360_router)
+    if settings.console_enabled:
+        mount_console(app)
     return app

@@ -41,6 +41,38 @@ class Settings(ServiceSettings):
     view360_activity_limit: int = Field(
         default=20, ge=1, le=200, description="Recent interactions and orders kept per customer"
     )
+    console_enabled: bool = Field(
+        default=True, description="Serve the web console under /console/ (docs/console.md)"
+    )
+    console_customer_url: str | None = Field(
+        default=None,
+        description="Base URL the console calls for the customer API; default this process "
+        "(http://127.0.0.1:<http_port>)",
+    )
+    console_interaction_url: str = Field(
+        default="http://127.0.0.1:8002", description="Base URL of the interaction service's API"
+    )
+    console_complaint_url: str = Field(
+        default="http://127.0.0.1:8003", description="Base URL of the complaint service's API"
+    )
+    console_scoring_url: str = Field(
+        default="http://127.0.0.1:8004", description="Base URL of the scoring read API"
+    )
+    console_poll_s: float = Field(
+        default=5.0, ge=1, description="How often live console views (at-risk, 360) refresh"
+    )
+    console_time_zone: str = Field(
+        default="Asia/Shanghai", description="Time zone the console shows times in"
+    )
+    console_cookie_secure: bool = Field(
+        default=False,
+        description="Mark the console's session cookies Secure (set when served over HTTPS)",
+    )
+
+    @property
+    def console_customer_base_url(self) -> str:
+        """Where the console reaches this service's own API (over HTTP, like any client)."""
+        return self.console_customer_url or f"http://127.0.0.1:{self.http_port}"
 
 
 @lru_cache
