@@ -101,18 +101,20 @@ class Scorer:
     clock: Callable[[], datetime]
     max_future_skew: timedelta
     params: ScoringParams = DEFAULT_PARAMS
+    history_resolution: timedelta = timedelta(days=1)
     locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     async def handle(self, message: Message) -> None:
         await self.handle_batch([message])
 
     async def handle_batch(self, messages: Sequence[Message]) -> None:
-        """Fold a batch of messages, then store and publish one score per customer touched.
+        """Fold a batch of messages, then store and publish the customers' fresh scores.
 
-        Coalescing is what makes the scorer fast: a customer with ten events in the batch costs
-        one score write and one publish, and every write of the batch goes out in bulk. The
-        final score is the same as scoring event by event (the state is the same, scored as of
-        the same last event); only intermediate scores inside one batch are not published.
+        Coalescing is what makes the scorer fast: a customer's events in one batch cost one
+        score per `history_resolution` of event time (live traffic: one score; a replayed
+        history: one per day it spans, so the score history keeps its shape), and every write
+        of the batch goes out in bulk. Each score equals what scoring event by event gives at
+        the same event (same state, same as-of); only the scores in between are not published.
         """
         by_customer: dict[str, list[tuple[Event[Any], domain_events.Event | None]]] = {}
         for message in messages:
@@ -125,26 +127,30 @@ class Scorer:
             scored_types: list[str] = []
             times: list[datetime] = []
             for customer_id, events in by_customer.items():
-                folded, positions = apply_all(
-                    self.table.get(customer_id), [(event.id, item) for event, item in events]
-                )
-                if folded is None:
-                    continue  # every event a duplicate: already counted
-                scoring = [events[p][0] for p in positions if events[p][1] is not None]
-                if not scoring:
-                    records[customer_id] = folded.record
-                    continue
-                scored_types.extend(event.type for event in scoring)
-                times.extend(event.time for event in scoring)
-                rescored = rescore(
-                    folded.record,
-                    customer_id=customer_id,
-                    as_of=scoring[-1].time,
-                    computed_at=self.clock(),
-                    params=self.params,
-                )
-                fresh.append((customer_id, rescored))
-                records[customer_id] = rescored.record
+                record = self.table.get(customer_id)
+                for segment in self._segments(events):
+                    folded, positions = apply_all(
+                        record, [(event.id, item) for event, item in segment]
+                    )
+                    if folded is None:
+                        continue  # every event a duplicate: already counted
+                    record = folded.record
+                    scoring = [segment[p][0] for p in positions if segment[p][1] is not None]
+                    if not scoring:
+                        continue
+                    scored_types.extend(event.type for event in scoring)
+                    times.extend(event.time for event in scoring)
+                    rescored = rescore(
+                        record,
+                        customer_id=customer_id,
+                        as_of=scoring[-1].time,
+                        computed_at=self.clock(),
+                        params=self.params,
+                    )
+                    fresh.append((customer_id, rescored))
+                    record = rescored.record
+                if record is not None:
+                    records[customer_id] = record
             if fresh:
                 await self._emit(fresh)
             # Outputs first, table second: after a crash in between, the redelivered events
@@ -155,6 +161,22 @@ class Scorer:
         for event_type, at in zip(scored_types, times, strict=True):
             metrics.EVENTS_SCORED.labels(event_type).inc()
             metrics.EVENT_TO_SCORE.observe(max(0.0, (now - at).total_seconds()))
+
+    def _segments(
+        self, events: list[tuple[Event[Any], domain_events.Event | None]]
+    ) -> list[list[tuple[Event[Any], domain_events.Event | None]]]:
+        """A customer's events of one batch, in order, cut where event time enters a new
+        `history_resolution` period (always one segment for live traffic)."""
+        step = self.history_resolution.total_seconds()
+        segments: list[list[tuple[Event[Any], domain_events.Event | None]]] = []
+        period: float | None = None
+        for event, item in events:
+            current = event.time.timestamp() // step
+            if period is None or current != period:
+                segments.append([])
+                period = current
+            segments[-1].append((event, item))
+        return segments
 
     async def _decode(
         self, message: Message

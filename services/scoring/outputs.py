@@ -30,7 +30,8 @@ Scored = tuple[str, Rescored]  # a customer id and its fresh score
 
 class Outputs(Protocol):
     async def emit(self, scores: Sequence[Scored]) -> None:
-        """Store and publish fresh scores (at most one per customer); raise if not all were."""
+        """Store and publish fresh scores, in order (a customer's last one is its current
+        score); raise if not all were."""
         ...
 
     async def dead_letter(
@@ -82,7 +83,8 @@ class LiveOutputs:
 
     async def emit(self, scores: Sequence[Scored]) -> None:
         documents = [score_document(customer_id, rescored) for customer_id, rescored in scores]
-        await upsert_scores(self.db, documents)
+        latest = {doc["_id"]: doc for doc in documents}  # the last one per customer wins
+        await upsert_scores(self.db, list(latest.values()))
         history = [
             doc | {"_id": rescored.updated.id}
             for doc, (_, rescored) in zip(documents, scores, strict=True)

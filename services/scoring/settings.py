@@ -50,6 +50,12 @@ class Settings(ServiceSettings):
         gt=0,
         description="Longest wait for a batch to fill: the most latency coalescing adds",
     )
+    history_resolution_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="Within one batch, a customer gets at most one score per this much event "
+        "time (a replayed history keeps one point per day; live traffic gets one per batch)",
+    )
     band_metrics_interval_s: float = Field(
         default=30.0,
         ge=0,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import faust
@@ -51,6 +51,7 @@ def build(
         outputs=outputs,
         clock=clock,
         max_future_skew=settings.event_max_future_skew,
+        history_resolution=timedelta(seconds=settings.history_resolution_s),
     )
     agents = register(
         app,

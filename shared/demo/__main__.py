@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from shared.demo.credentials import DemoCredentials
+from shared.demo.credentials import DemoCredentials, ensure_demo_accounts
 from shared.demo.processes import SERVICES, ServiceRunner
+from shared.demo.seed import seed_demo
 from shared.stack.errors import StackError
 from shared.stack.settings import StackSettings
 
@@ -14,7 +16,16 @@ from shared.stack.settings import StackSettings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.demo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="start the services (idempotent) and print where they run")
+    up = commands.add_parser(
+        "up", help="start the services, seed the demo world (both idempotent), print where"
+    )
+    up.add_argument(
+        "--customers",
+        type=int,
+        default=int(os.environ.get("CRM_DEMO_CUSTOMERS", "200")),
+        help="size of the demo world (default 200, or CRM_DEMO_CUSTOMERS)",
+    )
+    up.add_argument("--no-seed", action="store_true", help="start the services only")
     commands.add_parser("down", help="stop the services")
     commands.add_parser("status", help="show which services run")
     args = parser.parse_args(argv)
@@ -26,14 +37,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             started = runner.up()
             print("started " + ", ".join(started) if started else "services already running")
+            customer = next(s for s in SERVICES if s.name == "customer")
+            ensure_demo_accounts(credentials, customer.url)
+            if not args.no_seed:
+                report = seed_demo(stack, customers=args.customers)
+                print(f"demo world: {report.summary()}")
+                for message in report.errors[:5]:
+                    print(f"  seeding: {message}", file=sys.stderr)
             print()
             print(f"Kafka    {stack.bootstrap_servers}")
             print(f"MongoDB  {stack.mongo_url}  (FerretDB)")
             for service in SERVICES:
                 print(f"{service.name:<12} {service.url}{service.home_path}")
             print()
-            print(f"Log in as {credentials.admin_username} / {credentials.admin_password}")
-            print("  (POST /v1/auth/login at the customer service; the token works everywhere)")
+            print(f"Web console  {customer.url}/console/   (中文 / English)")
+            for username, role, password in credentials.accounts():
+                print(f"  log in as {username:<7} password {password:<14} ({role})")
+            print("  APIs: POST /v1/auth/login at the customer service; the token works everywhere")
             print()
             print("Stop everything with ./scripts/stop-demo")
         elif args.command == "down":

@@ -10,13 +10,19 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 ADMIN_USERNAME = "admin"
+AGENT_USERNAME = "agent"
+VIEWER_USERNAME = "viewer"
 
 
 @dataclass(frozen=True)
 class DemoCredentials:
     signing_key: str
     admin_password: str
+    agent_password: str
+    viewer_password: str
     admin_username: str = ADMIN_USERNAME
 
     @classmethod
@@ -26,7 +32,17 @@ class DemoCredentials:
         return cls(
             signing_key=_secret(folder / "signing-key", 48),
             admin_password=_secret(folder / "admin-password", 9),
+            agent_password=_secret(folder / "agent-password", 9),
+            viewer_password=_secret(folder / "viewer-password", 9),
         )
+
+    def accounts(self) -> list[tuple[str, str, str]]:
+        """(username, role, password) of the demo's three accounts, one per role."""
+        return [
+            (self.admin_username, "admin", self.admin_password),
+            (AGENT_USERNAME, "agent", self.agent_password),
+            (VIEWER_USERNAME, "viewer", self.viewer_password),
+        ]
 
     def service_env(self) -> dict[str, str]:
         """What the services need to share one key and create the first administrator."""
@@ -42,3 +58,23 @@ def _secret(path: Path, nbytes: int) -> str:
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(nbytes))
     return path.read_text().strip()
+
+
+def ensure_demo_accounts(credentials: DemoCredentials, customer_url: str) -> None:
+    """Create the agent and viewer accounts (the admin is the services' bootstrap account);
+    an account that exists is left as it is."""
+    with httpx.Client(base_url=customer_url, timeout=30) as client:
+        login = client.post(
+            "/v1/auth/login",
+            json={"username": credentials.admin_username, "password": credentials.admin_password},
+        )
+        login.raise_for_status()
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        for username, role, password in credentials.accounts()[1:]:
+            created = client.post(
+                "/v1/accounts",
+                json={"username": username, "role": role, "password": password},
+                headers=headers,
+            )
+            if created.status_code not in (201, 409):
+                created.raise_for_status()

@@ -122,22 +122,38 @@ async def test_an_interaction_is_folded_into_the_same_customer(
     assert outputs.emitted[-1][1].record["state"]["last_contact_at"] is not None
 
 
-async def test_a_batch_stores_one_score_per_customer_from_all_its_events(
+async def test_live_events_of_a_batch_make_one_score_per_customer(
     worker: Worker, outputs: RecordingOutputs
 ) -> None:
-    batch = [order("c-6", NOW - timedelta(days=d)) for d in (30, 20, 10)] + [
-        order("c-7", NOW - timedelta(days=5))
+    batch = [order("c-6", NOW - timedelta(minutes=m)) for m in (30, 20, 10)] + [
+        order("c-7", NOW - timedelta(minutes=5))
     ]
     await worker.scorer.handle_batch([message(record) for record in batch])
     assert sorted(customer for customer, _ in outputs.emitted) == ["c-6", "c-7"]
     c6 = dict(outputs.emitted)["c-6"]
     assert c6.record["state"]["orders"] == 3
-    assert c6.score.as_of == NOW - timedelta(days=10)  # as of its last event
+    assert c6.score.as_of == NOW - timedelta(minutes=10)  # as of its last event
     assert worker.table["c-6"]["state"]["orders"] == 3
 
 
+async def test_a_replayed_history_keeps_one_score_per_day(
+    worker: Worker, outputs: RecordingOutputs
+) -> None:
+    days = (30, 20, 20, 10)
+    batch = [order("c-9", NOW - timedelta(days=d, hours=n)) for n, d in enumerate(days)]
+    await worker.scorer.handle_batch([message(record) for record in batch])
+    as_of = [rescored.score.as_of for _, rescored in outputs.emitted]
+    # The second day's events arrive out of time order: its score is as of the later one.
+    assert as_of == [
+        NOW - timedelta(days=30),
+        NOW - timedelta(days=20, hours=1),
+        NOW - timedelta(days=10, hours=3),
+    ]
+    assert [r.record["state"]["orders"] for _, r in outputs.emitted] == [1, 3, 4]
+
+
 async def test_a_batch_scores_like_one_event_at_a_time(worker: Worker, clock: Clock) -> None:
-    events = [order("c-8", NOW - timedelta(days=d)) for d in (50, 35, 21, 8, 2)]
+    events = [order("c-8", NOW - timedelta(minutes=m)) for m in (90, 70, 50, 30, 10)]
     one_by_one = RecordingOutputs()
     worker.scorer.outputs = one_by_one
     for record in events:
