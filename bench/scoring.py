@@ -25,6 +25,7 @@ from shared.demo.processes import SERVICES, ServiceRunner
 from shared.events import encode
 from shared.mongo import connect
 from shared.stack import StackSettings
+from shared.stack.processes import port_open
 from shared.topics import INTERACTION
 
 _SCORED = re.compile(r"^crm_scorer_events_scored_total\{[^}]*\} ([0-9.e+]+)$", re.M)
@@ -87,6 +88,12 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 async def run(events: int, customers: int) -> None:
+    demo_scorer = next(s for s in SERVICES if s.name == "scorer")
+    if port_open("127.0.0.1", demo_scorer.port):
+        raise SystemExit(
+            "the demo's scorer is running and would score the benchmark's events into the demo's "
+            "data: stop it first (./scripts/stop-demo)"
+        )
     settings = await connection()
     stack = StackSettings()
     app_id = f"bench-scorer-{uuid.uuid4().hex[:6]}"
