@@ -139,3 +139,15 @@ def configure_logging(service: str, *, level: str = "INFO") -> None:
         logger.propagate = True
     # Access lines carry full URLs (customer ids in paths); the metrics count requests instead.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def logging_config(service: str, *, level: str = "INFO") -> dict[str, Any]:
+    """`configure_logging` as a dictConfig, for frameworks that set logging up themselves
+    (the Faust worker)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonFormatter", "service": service}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"handlers": ["stderr"], "level": level},
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import faust
 
 from services.scoring.settings import Settings
+from shared.observability import logging_config
 
 
 def create_faust_app(settings: Settings) -> faust.App:
@@ -32,4 +33,5 @@ def create_faust_app(settings: Settings) -> faust.App:
         autodiscover=False,
         producer_acks=-1,
         consumer_auto_offset_reset=settings.faust_offset_reset,
+        logging_config=logging_config("scorer"),
     )
