@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -126,7 +127,10 @@ def create_service_app(
         relay = OutboxRelay(
             [db[name] for name in outbox_collections],
             producer,
-            relay_id=f"{settings.service_name}@{socket.gethostname()}",
+            # Host and pid: two processes on one machine are two relays (only one may hold a
+            # collection's lease); a container restarted in its pod (pid 1 again) takes its
+            # lease back at once.
+            relay_id=f"{settings.service_name}@{socket.gethostname()}:{os.getpid()}",
         )
         kafka_check = health.KafkaCheck(settings.kafka_bootstrap_servers)
         readiness = health.Readiness()

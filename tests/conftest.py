@@ -42,6 +42,15 @@ def connection(stack: Stack) -> ConnectionSettings:
     )
 
 
+def own_databases(connection: ConnectionSettings, name: str) -> ConnectionSettings:
+    """`connection` with databases of its own (still under the session's prefix, so they are
+    dropped with the rest): for tests whose services bootstrap state a shared database would
+    already hold (accounts, a seeded world) or whose processes outlive one test."""
+    return connection.model_copy(
+        update={"mongo_database_prefix": f"{connection.mongo_database_prefix}{name}_"}
+    )
+
+
 @pytest.fixture(scope="session")
 async def mongo_client(connection: ConnectionSettings) -> AsyncIterator[MongoClient]:
     client = connect(connection)

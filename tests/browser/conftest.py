@@ -9,6 +9,7 @@ no browser is ever downloaded. Without chromium the browser tests skip, saying s
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import secrets
 import shutil
@@ -25,7 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared.demo.processes import SERVICES, ServiceRunner
 from shared.settings import ConnectionSettings
 from shared.stack import Stack
-from tests.conftest import unique
+from tests.conftest import own_databases, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / ".artifacts" / "screenshots"
@@ -73,7 +74,9 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope: the processes must not outlive the browser tests (their consumers and relays
+# would go on working in the test stack while other tests run).
+@pytest.fixture(scope="module")
 def system(chromium: str, stack: Stack, connection: ConnectionSettings) -> Iterator[System]:
     # Free ports of the moment: the demo, the system test and other runs may hold theirs.
     services = [dataclasses.replace(s, port=free_port()) for s in SERVICES]
@@ -82,7 +85,7 @@ def system(chromium: str, stack: Stack, connection: ConnectionSettings) -> Itera
         stack.settings,
         services=services,
         extra_env={
-            "CRM_MONGO_DATABASE_PREFIX": connection.mongo_database_prefix,
+            "CRM_MONGO_DATABASE_PREFIX": own_databases(connection, "browser").mongo_database_prefix,
             "CRM_AUTH_JWT_SECRET": secrets.token_urlsafe(48),
             "CRM_AUTH_BOOTSTRAP_ADMIN_USERNAME": "admin",
             "CRM_AUTH_BOOTSTRAP_ADMIN_PASSWORD": PASSWORDS["admin"],
@@ -105,7 +108,10 @@ def system(chromium: str, stack: Stack, connection: ConnectionSettings) -> Itera
         runner.up()
         # The scorer starts at the end of the topics: wait until it owns its partitions, or
         # the first events would land before its offsets are fixed and be skipped.
-        asyncio.run(_wait_until_assigned(connection, runner.extra_env["CRM_FAUST_APP_ID"]))
+        # In a thread of its own: Playwright's sync API keeps an event loop running here.
+        group = runner.extra_env["CRM_FAUST_APP_ID"]
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _wait_until_assigned(connection, group)).result()
         yield System(urls)
     finally:
         runner.down()
@@ -137,7 +143,7 @@ def login(system: System, account: Account) -> dict[str, str]:
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def accounts(system: System) -> dict[str, Account]:
     """One account per role, made by the bootstrap administrator through the API."""
     made = {"admin": Account("admin", PASSWORDS["admin"])}
@@ -155,7 +161,7 @@ def accounts(system: System) -> dict[str, Account]:
     return made
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def api(system: System, accounts: dict[str, Account]) -> Iterator[httpx.Client]:
     """An HTTP client logged in as the agent (the one who records facts)."""
     with httpx.Client(headers=login(system, accounts["agent"]), timeout=10) as client:

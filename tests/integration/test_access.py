@@ -32,7 +32,7 @@ from shared.auth import (
 from shared.events import utc_now
 from shared.settings import ConnectionSettings
 from shared.topics import CUSTOMER
-from tests.conftest import bearer, unique
+from tests.conftest import bearer, own_databases, unique
 from tests.integration.messaging_support import TopicTail, header
 
 ADMIN_PASSWORD = "bootstrap-secret-123"
@@ -75,6 +75,8 @@ def _settings(service: str, connection: ConnectionSettings) -> Any:
 
 @pytest.fixture(scope="module")
 async def services(connection: ConnectionSettings) -> AsyncIterator[dict[str, Service]]:
+    # Databases of their own: the bootstrap admin is only created where there is no account.
+    connection = own_databases(connection, "access")
     started: dict[str, Service] = {}
     contexts = []
     for name in SERVICES:

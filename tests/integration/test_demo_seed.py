@@ -39,6 +39,7 @@ from shared.demo.player import (
 from shared.demo.world import CustomerStory, WorldConfig, generate, story
 from shared.settings import ConnectionSettings
 from shared.topics import CONTACT_CENTER_INGEST, CUSTOMER
+from tests.conftest import own_databases, unique
 from tests.integration.interaction.test_ingest import group_at_end
 
 pytestmark = pytest.mark.stack
@@ -92,6 +93,8 @@ async def clients_of(apps: dict[str, FastAPI]) -> AsyncIterator[Clients]:
 @pytest.fixture
 async def clients(connection: ConnectionSettings) -> AsyncIterator[Clients]:
     # Hotline calls go over HTTP here (no ingest consumer): the Kafka path has its own test.
+    # Databases of their own: a world seeded by another test would be "found again".
+    connection = own_databases(connection, unique("seed").replace("-", "_"))
     interaction = InteractionSettings(**connection.model_dump(), ingest_enabled=False)
     async with running(connection, interaction) as apps, clients_of(apps) as opened:
         yield opened
@@ -211,6 +214,7 @@ async def test_an_interrupted_complaint_resumes_where_it_stopped(clients: Client
 async def test_hotline_calls_arrive_through_the_kafka_ingest_topic(
     connection: ConnectionSettings,
 ) -> None:
+    connection = own_databases(connection, unique("seedk").replace("-", "_"))
     config = dataclasses.replace(CONFIG, seed=2414, customers=6)
     world = list(generate(config))
     hotline = sum(a.via_ingest for s in world for a in s.activities)

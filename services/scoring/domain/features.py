@@ -198,7 +198,11 @@ class FeatureState:
 
     @property
     def observed_until(self) -> float | None:
-        """The latest event time folded into this state (None for an empty state)."""
+        """The latest time of a behavioural event folded into this state (None if none).
+
+        Profile changes do not count: a customer entered into the archive today with a year of
+        orders imported after it must still be scored along those orders' own times, not all as
+        of today (a score triggered by a profile change is as of that change anyway)."""
         times = [
             t
             for t in (
@@ -207,7 +211,6 @@ class FeatureState:
                 self.complaints_ref_at,
                 self.last_breach_at,
                 self.last_csat_at,
-                self.profile_at,
                 *(c.status_at for c in self.complaints),
             )
             if t is not None
