@@ -42,10 +42,14 @@ async def test_background_mover_moves_pending_audit_entries(
         ) as client:
             customer_id = (await create(client)).json()["id"]
         store: CustomerStore = app.state.customers
-        for _ in range(100):
-            if await store.audit.count_documents({"customer_id": customer_id}) == 1:
+        # The mover copies the entries, then removes them from the customer: wait for both.
+        moved = pending = None
+        for _ in range(200):
+            moved = await store.audit.count_documents({"customer_id": customer_id})
+            doc = await store.customers.find_one({"_id": customer_id})
+            assert doc is not None
+            pending = doc["audit_pending_count"]
+            if moved == 1 and pending == 0:
                 break
             await asyncio.sleep(0.05)
-        doc = await store.customers.find_one({"_id": customer_id})
-        assert doc is not None
-        assert doc["audit_pending_count"] == 0
+        assert (moved, pending) == (1, 0)
