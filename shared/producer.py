@@ -82,6 +82,14 @@ class EventProducer:
         future.add_done_callback(_count_published(record))
         return future
 
+    async def tombstones(self, topic: str, keys: Iterable[str]) -> None:
+        """Publish a tombstone (no value) per key on a compacted topic and wait for the acks."""
+        if self._producer is None:
+            raise RuntimeError("EventProducer.tombstones before start")
+        pending = [await self._producer.send(topic, None, key=key.encode()) for key in keys]
+        if pending:
+            await asyncio.gather(*pending)
+
     async def publish(self, events: Iterable[Event[Any]]) -> None:
         """Publish events and wait until the broker acknowledged every one."""
         await self.publish_records([encode(event) for event in events])

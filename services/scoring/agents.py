@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +29,7 @@ from services.scoring.processing import CustomerRecord, Rescored, apply_all, is_
 from shared.consumer import Origin
 from shared.events import Event, PoisonMessage, decode
 from shared.events.codec import ErrorClass, Headers
+from shared.events.customer import CustomerErased, CustomerMerged
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ class Scorer:
     max_future_skew: timedelta
     params: ScoringParams = DEFAULT_PARAMS
     history_resolution: timedelta = timedelta(days=1)
+    # Sends customer ids to the retirements topic (their owners forget them); set by the
+    # worker. Awaited before the batch is committed, so no request is lost to a crash.
+    request_retirement: Callable[[Sequence[str]], Awaitable[None]] | None = None
     locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     async def handle(self, message: Message) -> None:
@@ -117,10 +121,12 @@ class Scorer:
         the same event (same state, same as-of); only the scores in between are not published.
         """
         by_customer: dict[str, list[tuple[Event[Any], domain_events.Event | None]]] = {}
+        leaving: list[str] = []
         for message in messages:
             decoded = await self._decode(message)
             if decoded is not None:
                 by_customer.setdefault(decoded[0].subject, []).append(decoded)
+                leaving.extend(retired_by(decoded[0]))
         async with self.locks.hold_all(sorted(by_customer)):
             fresh: list[tuple[str, Rescored]] = []
             records: dict[str, CustomerRecord] = {}
@@ -157,6 +163,8 @@ class Scorer:
             # are not yet marked seen and are re-scored to the same scores (same event ids).
             for customer_id, record in records.items():
                 self.table[customer_id] = record
+        if leaving and self.request_retirement is not None:
+            await self.request_retirement(leaving)
         now = self.clock()
         for event_type, at in zip(scored_types, times, strict=True):
             metrics.EVENTS_SCORED.labels(event_type).inc()
@@ -208,6 +216,13 @@ class Scorer:
                 log.warning("scoring: storing %d scores failed (%s); retrying", len(fresh), error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+    async def retire(self, customer_ids: Sequence[str]) -> None:
+        """Forget customers this worker owns: table entry, stored scores, published score."""
+        async with self.locks.hold_all(customer_ids):
+            for customer_id in customer_ids:
+                self.table.pop(customer_id, None)
+            await self.outputs.retire(sorted(set(customer_ids)))
 
     async def review(self) -> int:
         """Rescore every local customer whose `next_review_at` has passed; how many."""
@@ -261,6 +276,17 @@ class Scorer:
         )
 
 
+def retired_by(event: Event[Any]) -> list[str]:
+    """The customers an event removes from scoring: the erased one, or the ones merged away
+    (the survivor keeps its own score; the absorbed ones' history is not carried over)."""
+    if event.type == CustomerErased.event_type:
+        return [event.subject]
+    if event.type == CustomerMerged.event_type:
+        merged: CustomerMerged = event.data
+        return [customer for customer in merged.merged_ids if customer != event.subject]
+    return []
+
+
 def _message(event: Any, topic: str) -> Message:
     msg = event.message
     return Message(
@@ -279,6 +305,7 @@ class Agents:
     complaint: Any
     customer: Any
     review: Any
+    retirements: Any
 
 
 def register(
@@ -286,6 +313,7 @@ def register(
     *,
     scorer: Scorer,
     inputs: Iterable[Any],
+    retirements: Any,
     sweep_interval_s: float,
     batch_size: int = 2000,
     batch_wait_s: float = 0.1,
@@ -307,5 +335,23 @@ def register(
         await scorer.review()
 
     timer = app.timer(sweep_interval_s, on_leader=False, name="scoring-review")(review)
+
+    async def forget(stream: Any) -> None:
+        async for events in stream.take_events(batch_size, within=batch_wait_s):
+            await scorer.retire([event.key.decode() for event in events if event.key])
+
+    forgetting = app.agent(retirements, name="scoring-retire", concurrency=1)(forget)
+
+    async def request(customer_ids: Sequence[str]) -> None:
+        sent = [await retirements.send(key=c.encode(), value=b"") for c in customer_ids]
+        await asyncio.gather(*sent)
+
+    scorer.request_retirement = request
     interaction, complaint, customer = agents
-    return Agents(interaction=interaction, complaint=complaint, customer=customer, review=timer)
+    return Agents(
+        interaction=interaction,
+        complaint=complaint,
+        customer=customer,
+        review=timer,
+        retirements=forgetting,
+    )

@@ -20,6 +20,7 @@ from shared.events.codec import ErrorClass, Headers
 from shared.mongo import Database, Document, bulk_update
 from shared.outbox import write_lock
 from shared.producer import EventProducer
+from shared.topics import SCORES as SCORES_TOPIC
 
 SCORES = "customer_scores"
 HISTORY = "score_history"
@@ -32,6 +33,11 @@ class Outputs(Protocol):
     async def emit(self, scores: Sequence[Scored]) -> None:
         """Store and publish fresh scores, in order (a customer's last one is its current
         score); raise if not all were."""
+        ...
+
+    async def retire(self, customer_ids: Sequence[str]) -> None:
+        """Forget customers: their stored scores and history go, and a tombstone on the
+        compacted scores topic tells every reader (and log compaction) to drop them."""
         ...
 
     async def dead_letter(
@@ -102,6 +108,15 @@ class LiveOutputs:
                 events.append(rescored.alert)
         await self.producer.publish(events)
 
+    async def retire(self, customer_ids: Sequence[str]) -> None:
+        scores, history = self.db[SCORES], self.db[HISTORY]
+        for customer_id in customer_ids:
+            async with write_lock(scores):
+                await scores.delete_one({"_id": customer_id})
+            # A scan on FerretDB (only `_id` filters use an index); erasures are rare.
+            await history.delete_many({"customer_id": customer_id})
+        await self.producer.tombstones(SCORES_TOPIC.name, customer_ids)
+
     async def dead_letter(
         self,
         *,
@@ -131,9 +146,13 @@ class RecordingOutputs:
 
     emitted: list[Scored] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
 
     async def emit(self, scores: Sequence[Scored]) -> None:
         self.emitted.extend(scores)
+
+    async def retire(self, customer_ids: Sequence[str]) -> None:
+        self.retired.extend(customer_ids)
 
     async def dead_letter(
         self,

@@ -32,6 +32,21 @@ def _raw(app: faust.App, name: str) -> Any:
     )
 
 
+def retirements(app: faust.App) -> Any:
+    """The scorer's own topic of customers to forget (erased, or merged into another):
+    keyed by customer id and partitioned like the inputs, so the worker that owns a
+    customer's table entry is the one that removes it."""
+    return app.topic(
+        f"{app.conf.id}-retirements",
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=app.conf.topic_partitions,
+        internal=True,
+    )
+
+
 def declare(app: faust.App) -> InputTopics:
     """The input topics on `app` (names from the shared registry)."""
     return InputTopics(

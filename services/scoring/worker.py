@@ -57,6 +57,7 @@ def build(
         app,
         scorer=scorer,
         inputs=inputs.all(),
+        retirements=topics.retirements(app),
         sweep_interval_s=settings.sweep_interval_s,
         batch_size=settings.batch_size,
         batch_wait_s=settings.batch_wait_s,

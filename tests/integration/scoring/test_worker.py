@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.scoring.outputs import HISTORY, SCORES
 from shared import topics
 from shared.events import KafkaRecord, decode, new_event, utc_now
+from shared.events.customer import CustomerErased
 from shared.events.interaction import OrderPlaced
 from shared.mongo import MongoClient
 from shared.producer import EventProducer
@@ -216,6 +217,42 @@ async def test_an_order_yields_a_score_in_mongo_and_on_the_scores_topic(
     )
     assert published.subject == customer
     assert published.data.churn.risk == document["churn"]["risk"]
+
+
+async def test_an_erased_customer_is_forgotten_everywhere(
+    worker: subprocess.Popen[bytes],
+    producer: EventProducer,
+    mongo_client: MongoClient,
+    connection: ConnectionSettings,
+    scores_db: str,
+    worker_log: Path,
+) -> None:
+    customer = unique("cust")
+    order = new_event(
+        OrderPlaced(order_id=unique("order"), amount=Decimal("800")),
+        subject=customer,
+        source="/tests/scoring",
+        time=utc_now() - timedelta(days=2),
+    )
+    await producer.publish([order])
+    await wait_for_document(mongo_client, scores_db, customer)
+    tail = TopicTail(connection, topics.SCORES.name)
+    await tail.mark()
+    erased = new_event(
+        CustomerErased(reason="PIPL deletion request"),
+        subject=customer,
+        source="/tests/scoring",
+        time=utc_now(),
+    )
+    await producer.publish([erased])
+    records = await tail.read(
+        lambda got: any(r.value is None for r in got),
+        keep=lambda record: record.key == customer.encode(),
+    )
+    assert records[-1].value is None, read_log(worker_log)  # the tombstone
+    assert await mongo_client[scores_db][SCORES].find_one({"_id": customer}) is None
+    history = mongo_client[scores_db][HISTORY]
+    assert await history.count_documents({"customer_id": customer}) == 0
 
 
 async def wait_for_document(

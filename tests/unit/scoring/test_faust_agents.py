@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,8 +17,9 @@ from services.scoring.outputs import RecordingOutputs
 from services.scoring.settings import Settings
 from services.scoring.worker import Worker, build
 from shared.events import encode, new_event
+from shared.events.customer import CustomerErased, CustomerMerged, CustomerProfile
 from shared.events.interaction import InteractionRecorded, OrderPlaced
-from shared.events.vocabulary import Channel, Direction
+from shared.events.vocabulary import Channel, CustomerKind, Direction
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -244,3 +245,38 @@ def test_headers_from_a_dict_or_pairs_become_byte_pairs() -> None:
     assert normalise_headers({"a": "x", "b": b"y"}) == (("a", b"x"), ("b", b"y"))
     assert normalise_headers([("a", b"x")]) == (("a", b"x"),)
     assert normalise_headers(None) == ()
+
+
+def customer_event(data: Any, customer: str) -> Any:
+    return encode(new_event(data, subject=customer, source="/test", time=NOW))
+
+
+async def test_an_erasure_asks_the_owner_to_forget_the_customer(
+    worker: Worker, outputs: RecordingOutputs
+) -> None:
+    requested: list[str] = []
+
+    async def record(customer_ids: Sequence[str]) -> None:
+        requested.extend(customer_ids)
+
+    worker.scorer.request_retirement = record
+    await worker.scorer.handle_batch([message(order("c-10", NOW - timedelta(days=3)))])
+    erased = customer_event(CustomerErased(reason="PIPL request"), "c-10")
+    await worker.scorer.handle_batch([message(erased, "crm.customer.v1")])
+    assert requested == ["c-10"]
+    await worker.scorer.retire(requested)
+    assert "c-10" not in worker.table
+    assert outputs.retired == ["c-10"]
+
+
+async def test_a_merge_retires_the_absorbed_customers_not_the_survivor(worker: Worker) -> None:
+    requested: list[str] = []
+
+    async def record(customer_ids: Sequence[str]) -> None:
+        requested.extend(customer_ids)
+
+    worker.scorer.request_retirement = record
+    profile = CustomerProfile(kind=CustomerKind.ORGANISATION, name="中山凯达精细化工")
+    merged = CustomerMerged(merged_ids=("c-11", "c-12"), profile=profile)
+    await worker.scorer.handle_batch([message(customer_event(merged, "c-13"), "crm.customer.v1")])
+    assert requested == ["c-11", "c-12"]
