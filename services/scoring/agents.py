@@ -106,6 +106,8 @@ class Scorer:
     # Sends customer ids to the retirements topic (their owners forget them); set by the
     # worker. Awaited before the batch is committed, so no request is lost to a crash.
     request_retirement: Callable[[Sequence[str]], Awaitable[None]] | None = None
+    # Makes sure the table's changelog can be written (set by the worker; see worker.py).
+    before_table_writes: Callable[[], Awaitable[None]] | None = None
     locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     async def handle(self, message: Message) -> None:
@@ -161,6 +163,7 @@ class Scorer:
                 await self._emit(fresh)
             # Outputs first, table second: after a crash in between, the redelivered events
             # are not yet marked seen and are re-scored to the same scores (same event ids).
+            await self._prepare_table_writes()
             for customer_id, record in records.items():
                 self.table[customer_id] = record
         if leaving and self.request_retirement is not None:
@@ -220,6 +223,7 @@ class Scorer:
     async def retire(self, customer_ids: Sequence[str]) -> None:
         """Forget customers this worker owns: table entry, stored scores, published score."""
         async with self.locks.hold_all(customer_ids):
+            await self._prepare_table_writes()
             for customer_id in customer_ids:
                 self.table.pop(customer_id, None)
             await self.outputs.retire(sorted(set(customer_ids)))
@@ -228,13 +232,23 @@ class Scorer:
         """Rescore every local customer whose `next_review_at` has passed; how many."""
         now = self.clock()
         due = [key for key, record in list(self.table.items()) if record and is_due(record, now)]
-        if not due:
+        return await self.rescore_now(due, only_if=lambda record: is_due(record, now))
+
+    async def rescore_now(
+        self,
+        customer_ids: Sequence[str],
+        *,
+        only_if: Callable[[CustomerRecord], bool] = lambda record: True,
+    ) -> int:
+        """Rescore these customers as of now (those this worker knows); how many were."""
+        if not customer_ids:
             return 0
-        async with self.locks.hold_all(sorted(due)):
+        now = self.clock()
+        async with self.locks.hold_all(customer_ids):
             fresh = []
-            for customer_id in due:
+            for customer_id in dict.fromkeys(customer_ids):
                 record = self.table.get(customer_id)
-                if not record or not is_due(record, now):
+                if not record or not only_if(record):
                     continue
                 fresh.append(
                     (
@@ -250,9 +264,14 @@ class Scorer:
                 )
             if fresh:
                 await self._emit(fresh)
+            await self._prepare_table_writes()
             for customer_id, rescored in fresh:
                 self.table[customer_id] = rescored.record
         return len(fresh)
+
+    async def _prepare_table_writes(self) -> None:
+        if self.before_table_writes is not None:
+            await self.before_table_writes()
 
     async def _dead_letter(
         self, message: Message, error_class: ErrorClass, reason: str, error: str
@@ -306,6 +325,7 @@ class Agents:
     customer: Any
     review: Any
     retirements: Any
+    rescore_requests: Any
 
 
 def register(
@@ -314,6 +334,7 @@ def register(
     scorer: Scorer,
     inputs: Iterable[Any],
     retirements: Any,
+    rescore_requests: Any,
     sweep_interval_s: float,
     batch_size: int = 2000,
     batch_wait_s: float = 0.1,
@@ -342,6 +363,13 @@ def register(
 
     forgetting = app.agent(retirements, name="scoring-retire", concurrency=1)(forget)
 
+    async def on_request(stream: Any) -> None:
+        async for events in stream.take_events(batch_size, within=batch_wait_s):
+            count = await scorer.rescore_now([e.key.decode() for e in events if e.key])
+            log.info("rescored %d customers on request", count)
+
+    requested = app.agent(rescore_requests, name="scoring-rescore", concurrency=1)(on_request)
+
     async def request(customer_ids: Sequence[str]) -> None:
         sent = [await retirements.send(key=c.encode(), value=b"") for c in customer_ids]
         await asyncio.gather(*sent)
@@ -354,4 +382,5 @@ def register(
         customer=customer,
         review=timer,
         retirements=forgetting,
+        rescore_requests=requested,
     )

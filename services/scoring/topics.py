@@ -32,12 +32,20 @@ def _raw(app: faust.App, name: str) -> Any:
     )
 
 
-def retirements(app: faust.App) -> Any:
-    """The scorer's own topic of customers to forget (erased, or merged into another):
-    keyed by customer id and partitioned like the inputs, so the worker that owns a
-    customer's table entry is the one that removes it."""
+def rescore_requests_topic(app_id: str) -> str:
+    """Where operators ask the scorer to rescore given customers now (`crm-ops rescore`)."""
+    return f"{app_id}-rescore-requests"
+
+
+def rescore_requests(app: faust.App) -> Any:
+    """Customer ids to rescore as of now, keyed and partitioned like the inputs, so the
+    worker that owns each customer's state does it."""
+    return _internal(app, rescore_requests_topic(app.conf.id))
+
+
+def _internal(app: faust.App, name: str) -> Any:
     return app.topic(
-        f"{app.conf.id}-retirements",
+        name,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
@@ -45,6 +53,13 @@ def retirements(app: faust.App) -> Any:
         partitions=app.conf.topic_partitions,
         internal=True,
     )
+
+
+def retirements(app: faust.App) -> Any:
+    """The scorer's own topic of customers to forget (erased, or merged into another):
+    keyed by customer id and partitioned like the inputs, so the worker that owns a
+    customer's table entry is the one that removes it."""
+    return _internal(app, f"{app.conf.id}-retirements")
 
 
 def declare(app: faust.App) -> InputTopics:

@@ -5,10 +5,10 @@ Composition root of the streaming side: settings → app, topics, table, outputs
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import faust
 import mode
@@ -44,6 +44,7 @@ def build(
     app = create_faust_app(settings)
     inputs = topics.declare(app)
     table = tables.declare(app)
+    live = outputs is None
     if outputs is None:
         outputs = _live_outputs(app, settings, clock)
     scorer = Scorer(
@@ -53,16 +54,33 @@ def build(
         max_future_skew=settings.event_max_future_skew,
         history_resolution=timedelta(seconds=settings.history_resolution_s),
     )
+    if live:  # tests without a broker give their own outputs and fix the partitioner
+        scorer.before_table_writes = _changelog_metadata(app, table)
     agents = register(
         app,
         scorer=scorer,
         inputs=inputs.all(),
         retirements=topics.retirements(app),
+        rescore_requests=topics.rescore_requests(app),
         sweep_interval_s=settings.sweep_interval_s,
         batch_size=settings.batch_size,
         batch_wait_s=settings.batch_wait_s,
     )
     return Worker(app=app, scorer=scorer, agents=agents, inputs=inputs, table=table)
+
+
+def _changelog_metadata(app: faust.App, table: Any) -> Callable[[], Awaitable[None]]:
+    """The table picks each key's changelog partition with the Kafka producer's partitioner
+    (`use_partitioner`), which reads the topic's partitions from the producer's metadata cache
+    synchronously and fails when the topic is not in it (a fresh worker, a metadata refresh).
+    Waiting for the topic's metadata first costs nothing once it is cached."""
+    topic = table.changelog_topic.get_topic_name()
+
+    async def ensure() -> None:
+        producer = cast(Any, app.producer)._ensure_producer()
+        await producer.client._wait_on_metadata(topic)
+
+    return ensure
 
 
 def _live_outputs(app: faust.App, settings: Settings, clock: Callable[[], datetime]) -> Outputs:

@@ -34,11 +34,17 @@ from rich.table import Table
 
 from services.scoring.settings import Settings as ScoringSettings
 from services.scoring.tables import TABLE_NAME
-from services.scoring.topics import INPUT_SPECS
+from services.scoring.topics import INPUT_SPECS, rescore_requests_topic
 from shared import dlq
 from shared.ops.deadletters import count_dead_letters, dlq_topics
 from shared.ops.lag import consumer_lag
-from shared.ops.rescore import ScorerRunning, changelog_topic, rewind_scorer
+from shared.ops.rescore import (
+    NoSuchTopic,
+    ScorerRunning,
+    changelog_topic,
+    request_rescore,
+    rewind_scorer,
+)
 from shared.ops.scores import ExportFormat, export_scores
 from shared.ops.topics import create_topics, verify_topics
 from shared.settings import ConnectionSettings
@@ -344,20 +350,37 @@ def rescore(
     everyone: Annotated[
         bool, typer.Option("--all", help="rebuild every customer's score by replaying all events")
     ] = False,
+    customers: Annotated[
+        list[str] | None,
+        typer.Option("--customer", "-c", help="rescore this customer now (repeatable)"),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
-    """Make the stopped scorer recompute every score on its next start (see docs/ops-cli.md).
+    """Rescore some customers now, or make the stopped scorer recompute every score.
 
-    Rewinds the scorer's consumer group to the earliest offsets of its input topics and
-    deletes its table's changelog, so the next start replays every event into an empty table.
-    Refused while any scorer worker is running. Per-customer rescoring is not supported.
+    `--customer ID` (repeatable) asks the running scorer to rescore those customers as of now.
+    `--all` rewinds the scorer's consumer group to the earliest offsets of its input topics and
+    deletes its table's changelog, so the next start replays every event into an empty table;
+    refused while any scorer worker is running (see docs/ops-cli.md).
     """
+    if customers and everyone:
+        raise _fail("give --all or --customer, not both", 2)
+    if customers:
+        settings = ScoringSettings()
+        topic = rescore_requests_topic(settings.faust_app_id)
+        try:
+            count = _run(
+                request_rescore(
+                    settings.kafka_bootstrap_servers, topic=topic, customer_ids=customers
+                ),
+                settings,
+            )
+        except NoSuchTopic as error:
+            raise _fail(str(error)) from error
+        _out().print(f"asked the scorer to rescore {count} customers (topic {topic})")
+        return
     if not everyone:
-        raise _fail(
-            "give --all: the scorer can only recompute every customer (offsets are per "
-            "partition and its table is private to the worker; see docs/ops-cli.md)",
-            2,
-        )
+        raise _fail("give --all, or one or more --customer ID", 2)
     settings = ScoringSettings()
     group = settings.faust_app_id
     changelog = changelog_topic(group, TABLE_NAME)

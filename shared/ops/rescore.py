@@ -9,8 +9,9 @@ once, in order — the same computation as a first start with `faust_offset_rese
 
 Only a stopped scorer may be rewound: the group must have no members (checked first, and
 enforced again by the broker, which refuses an offset commit from outside a non-empty group).
-There is no per-customer variant: offsets are per partition, not per customer, and the table
-is writable only from inside the worker (see docs/ops-cli.md).
+Some customers are rescored differently, by the running scorer itself: `request_rescore`
+sends their ids to the scorer's `<app id>-rescore-requests` topic (keyed and partitioned like
+its inputs), and the worker owning each one rescores it as of now from its current state.
 """
 
 from __future__ import annotations
@@ -20,14 +21,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from shared.ops.lag import group_state
 from shared.topics import TopicSpec
 
-__all__ = ["RescoreReport", "ScorerRunning", "changelog_topic", "rewind_scorer"]
+__all__ = [
+    "RescoreReport",
+    "ScorerRunning",
+    "changelog_topic",
+    "request_rescore",
+    "rewind_scorer",
+]
 
 _DELETE_WAIT_S = 30.0
 
@@ -124,3 +131,30 @@ async def _delete_topic(admin: AIOKafkaAdminClient, name: str) -> bool:
             raise KafkaError(f"{name} was still listed {_DELETE_WAIT_S:.0f} s after its deletion")
         await asyncio.sleep(0.2)
     return True
+
+
+class NoSuchTopic(Exception):
+    """The scorer's request topic does not exist yet (the scorer creates it on its first start)."""
+
+
+async def request_rescore(
+    bootstrap_servers: str, *, topic: str, customer_ids: Sequence[str]
+) -> int:
+    """Ask the running scorer to rescore `customer_ids` now; how many requests were sent."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            raise NoSuchTopic(f"{topic} does not exist: start the scorer once, it creates it")
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        sent = [
+            await producer.send(topic, b"", key=c.encode()) for c in dict.fromkeys(customer_ids)
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    return len(sent)

@@ -21,11 +21,13 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.scoring.outputs import HISTORY, SCORES
+from services.scoring.topics import rescore_requests_topic
 from shared import topics
 from shared.events import KafkaRecord, decode, new_event, utc_now
 from shared.events.customer import CustomerErased
 from shared.events.interaction import OrderPlaced
 from shared.mongo import MongoClient
+from shared.ops.rescore import request_rescore
 from shared.producer import EventProducer
 from shared.settings import ConnectionSettings
 from tests.conftest import unique
@@ -128,10 +130,18 @@ async def delete_changelogs(connection: ConnectionSettings, app_id: str) -> None
 
 
 @pytest.fixture(scope="module")
+def app_id() -> str:
+    return unique("scoring-it")
+
+
+@pytest.fixture(scope="module")
 async def worker(
-    connection: ConnectionSettings, input_partitions: int, worker_dir: Path, worker_log: Path
+    connection: ConnectionSettings,
+    input_partitions: int,
+    worker_dir: Path,
+    worker_log: Path,
+    app_id: str,
 ) -> AsyncIterator[subprocess.Popen[bytes]]:
-    app_id = unique("scoring-it")
     with run_worker(
         connection,
         app_id=app_id,
@@ -253,6 +263,43 @@ async def test_an_erased_customer_is_forgotten_everywhere(
     assert await mongo_client[scores_db][SCORES].find_one({"_id": customer}) is None
     history = mongo_client[scores_db][HISTORY]
     assert await history.count_documents({"customer_id": customer}) == 0
+
+
+async def test_an_operator_can_have_some_customers_rescored_now(
+    worker: subprocess.Popen[bytes],
+    producer: EventProducer,
+    mongo_client: MongoClient,
+    connection: ConnectionSettings,
+    scores_db: str,
+    app_id: str,
+    worker_log: Path,
+) -> None:
+    customer = unique("cust")
+    # Recent enough that the review timer (every second here) has nothing due for it.
+    ordered_at = utc_now() - timedelta(minutes=10)
+    order = new_event(
+        OrderPlaced(order_id=unique("order"), amount=Decimal("600")),
+        subject=customer,
+        source="/tests/scoring",
+        time=ordered_at,
+    )
+    await producer.publish([order])
+    before = await wait_for_document(mongo_client, scores_db, customer)
+    assert before["as_of"] < utc_now() - timedelta(minutes=9)
+    sent = await request_rescore(
+        connection.kafka_bootstrap_servers,
+        topic=rescore_requests_topic(app_id),
+        customer_ids=[customer],
+    )
+    assert sent == 1
+    collection = mongo_client[scores_db][SCORES]
+    deadline = time.monotonic() + 30
+    document = before
+    while document["as_of"] < before["as_of"] + timedelta(minutes=9):
+        assert time.monotonic() < deadline, read_log(worker_log)
+        await asyncio.sleep(0.2)
+        document = await collection.find_one({"_id": customer}) or document
+    assert document["features"]["orders"] == 1  # same state, scored as of now
 
 
 async def wait_for_document(
