@@ -82,8 +82,10 @@ def run_worker(
     directory: Path,
     log_path: Path,
     database_prefix: str,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m services.scoring.worker` as a subprocess, ready; stopped gracefully after."""
+    """`python -m services.scoring.worker` as a subprocess, ready; stopped gracefully after
+    (unless the test killed it)."""
     env = {
         **os.environ,
         "CRM_KAFKA_BOOTSTRAP_SERVERS": connection.kafka_bootstrap_servers,
@@ -96,7 +98,7 @@ def run_worker(
         # The shared topics hold other tests' history: start at the end, not by replaying it.
         "CRM_FAUST_OFFSET_RESET": "latest",
         "CRM_SWEEP_INTERVAL_S": "1",
-    }
+    } | (extra_env or {})
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "services.scoring.worker", "worker", "-l", "info"],
