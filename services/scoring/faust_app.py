@@ -33,5 +33,6 @@ def create_faust_app(settings: Settings) -> faust.App:
         autodiscover=False,
         producer_acks=-1,
         consumer_auto_offset_reset=settings.faust_offset_reset,
+        broker_session_timeout=settings.faust_session_timeout_s,
         logging_config=logging_config("scorer"),
     )

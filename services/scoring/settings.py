@@ -36,6 +36,12 @@ class Settings(ServiceSettings):
         default="earliest",
         description="Where a new consumer group starts: earliest rebuilds every score by replay",
     )
+    faust_session_timeout_s: float = Field(
+        default=60.0,
+        ge=6,
+        description="How long the broker waits for a silent worker before giving its "
+        "partitions to the others (a killed worker's customers wait this long)",
+    )
     sweep_interval_s: float = Field(
         default=60.0, gt=0, description="How often the worker rescores customers due a review"
     )

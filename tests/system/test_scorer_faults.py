@@ -111,7 +111,11 @@ async def test_three_kills_during_a_stream_lose_nothing_and_count_nothing_twice(
         "partitions": partitions,
         "directory": tmp_path,
         "database_prefix": own.mongo_database_prefix,
-        "extra_env": {"CRM_SWEEP_INTERVAL_S": "3600"},  # only events move the scores here
+        "extra_env": {
+            "CRM_SWEEP_INTERVAL_S": "3600",  # only events move the scores here
+            # A killed worker's partitions move on after this (60 s by default).
+            "CRM_FAUST_SESSION_TIMEOUT_S": "8",
+        },
     }
     kills = 0
     await start_group_at_the_end(connection, app_id)
