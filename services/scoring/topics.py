@@ -32,6 +32,22 @@ def _raw(app: faust.App, name: str) -> Any:
     )
 
 
+def control_topics(app_id: str) -> tuple[registry.TopicSpec, ...]:
+    """The scorer's own request topics, created before the worker joins its group: a topic
+    that appears only after the group's first assignment is not assigned to anyone."""
+    return tuple(
+        registry.TopicSpec(name, description, retention_ms=7 * registry.DAY_MS, has_dlq=False)
+        for name, description in (
+            (retirements_topic(app_id), "customers the scorer must forget"),
+            (rescore_requests_topic(app_id), "customers to rescore now"),
+        )
+    )
+
+
+def retirements_topic(app_id: str) -> str:
+    return f"{app_id}-retirements"
+
+
 def rescore_requests_topic(app_id: str) -> str:
     """Where operators ask the scorer to rescore given customers now (`crm-ops rescore`)."""
     return f"{app_id}-rescore-requests"
@@ -59,7 +75,7 @@ def retirements(app: faust.App) -> Any:
     """The scorer's own topic of customers to forget (erased, or merged into another):
     keyed by customer id and partitioned like the inputs, so the worker that owns a
     customer's table entry is the one that removes it."""
-    return _internal(app, f"{app.conf.id}-retirements")
+    return _internal(app, retirements_topic(app.conf.id))
 
 
 def declare(app: faust.App) -> InputTopics:

@@ -5,6 +5,7 @@ Composition root of the streaming side: settings → app, topics, table, outputs
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from shared import mongo
 from shared.consumer import DeadLetters
 from shared.events import utc_now
 from shared.producer import EventProducer
+from shared.topics_admin import ensure_topics
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,16 @@ def _operations_pages(app: faust.App, client: mongo.MongoClient) -> None:
 
 
 def main() -> None:
-    build(get_settings()).app.main()
+    settings = get_settings()
+    asyncio.run(
+        ensure_topics(
+            settings.kafka_bootstrap_servers,
+            topics.control_topics(settings.faust_app_id),
+            partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+        )
+    )
+    build(settings).app.main()
 
 
 if __name__ == "__main__":
