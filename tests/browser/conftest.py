@@ -21,12 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.demo.processes import SERVICES, ServiceRunner
 from shared.settings import ConnectionSettings
 from shared.stack import Stack
 from tests.conftest import own_databases, unique
+from tests.integration.messaging_support import wait_until_assigned
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / ".artifacts" / "screenshots"
@@ -111,26 +111,10 @@ def system(chromium: str, stack: Stack, connection: ConnectionSettings) -> Itera
         # In a thread of its own: Playwright's sync API keeps an event loop running here.
         group = runner.extra_env["CRM_FAUST_APP_ID"]
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, _wait_until_assigned(connection, group)).result()
+            pool.submit(asyncio.run, wait_until_assigned(connection, group)).result()
         yield System(urls)
     finally:
         runner.down()
-
-
-async def _wait_until_assigned(connection: ConnectionSettings, group: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=connection.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        async with asyncio.timeout(60):
-            while True:
-                described = await admin.describe_consumer_groups([group])
-                state = described[0].to_object()["groups"][0]
-                if state["state"] == "Stable" and state["members"]:
-                    await asyncio.sleep(2)  # offsets are resolved right after assignment
-                    return
-                await asyncio.sleep(0.5)
-    finally:
-        await admin.close()
 
 
 def login(system: System, account: Account) -> dict[str, str]:

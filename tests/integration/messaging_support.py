@@ -92,3 +92,21 @@ def header(record: ConsumerRecord, name: str) -> str | None:
         if key == name:
             return bytes(value).decode()
     return None
+
+
+async def wait_until_assigned(connection: ConnectionSettings, group: str) -> None:
+    """Until `group` is Stable with members: a consumer starting at "latest" has fixed its
+    offsets only then, and would skip what is produced before."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=connection.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                described = await admin.describe_consumer_groups([group])
+                state = described[0].to_object()["groups"][0]
+                if state["state"] == "Stable" and state["members"]:
+                    await asyncio.sleep(2)  # offsets are resolved right after assignment
+                    return
+                await asyncio.sleep(0.5)
+    finally:
+        await admin.close()

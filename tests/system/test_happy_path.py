@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.demo.processes import SERVICES, LocalService, ServiceRunner
 from shared.mongo import MongoClient
@@ -22,7 +21,7 @@ from shared.settings import ConnectionSettings
 from shared.stack import Stack
 from shared.topics import SCORES
 from tests.conftest import bearer, unique
-from tests.integration.messaging_support import TopicTail
+from tests.integration.messaging_support import TopicTail, wait_until_assigned
 
 PORT_SHIFT = 10_000  # next to, not on, the demo's ports
 
@@ -58,22 +57,6 @@ def running(stack: Stack, connection: ConnectionSettings) -> Iterator[dict[str, 
         yield {s.name: s.url for s in services}
     finally:
         runner.down()
-
-
-async def wait_until_assigned(connection: ConnectionSettings, group: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=connection.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        async with asyncio.timeout(60):
-            while True:
-                described = await admin.describe_consumer_groups([group])
-                state = described[0].to_object()["groups"][0]
-                if state["state"] == "Stable" and state["members"]:
-                    await asyncio.sleep(2)  # offsets are resolved right after assignment
-                    return
-                await asyncio.sleep(0.5)
-    finally:
-        await admin.close()
 
 
 async def wait_for_score(
