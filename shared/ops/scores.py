@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import TextIO
 
 from services.scoring import read_models
-from services.scoring.api.routes import ExportFormat
-from services.scoring.api.routes import _lines as export_lines
+from services.scoring.api.export import ExportFormat, export_lines
 from services.scoring.outputs import SCORES
 from services.scoring.settings import Settings as ScoringSettings
 from shared import mongo

@@ -6,10 +6,6 @@ a customer id can never shadow them.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import AsyncIterator
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
@@ -17,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from services.scoring import read_models
+from services.scoring.api.export import ExportFormat, export_lines
 from services.scoring.api.schemas import (
     AtRiskItem,
     AtRiskPage,
@@ -38,28 +35,6 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No score fo
 _INVALID: dict[int | str, dict[str, Any]] = {
     422: {"description": "A naive or malformed time, an unknown filter value or a bad cursor"}
 }
-
-CSV_COLUMNS = (
-    "customer_id",
-    "as_of",
-    "computed_at",
-    "model_version",
-    "churn_risk",
-    "churn_band",
-    "horizon_days",
-    "loyalty_score",
-    "loyalty_band",
-    "value_tier",
-    "lifecycle",
-    "trend",
-    "top_reasons",
-    "event_id",
-)
-
-
-class ExportFormat(StrEnum):
-    NDJSON = "ndjson"
-    CSV = "csv"
 
 
 def _db(request: Request) -> Database:
@@ -148,46 +123,6 @@ async def distribution(request: Request) -> DistributionPublic:
     )
 
 
-def _ndjson_line(doc: Document) -> str:
-    return json.dumps(_public(doc).model_dump(mode="json"), ensure_ascii=False) + "\n"
-
-
-def _csv_row(doc: Document) -> list[Any]:
-    score = _public(doc)
-    return [
-        score.customer_id,
-        score.as_of.isoformat(),
-        score.computed_at.isoformat(),
-        score.model_version,
-        score.churn.risk,
-        score.churn.band.value,
-        score.churn.horizon_days,
-        score.loyalty.score,
-        score.loyalty.band,
-        score.value_tier.value,
-        score.lifecycle.value,
-        score.trend,
-        ";".join(reason.code for reason in score.churn.reasons),
-        score.event_id,
-    ]
-
-
-def _csv_text(row: list[Any] | tuple[str, ...]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(row)
-    return buffer.getvalue()
-
-
-async def _lines(docs: AsyncIterator[Document], fmt: ExportFormat) -> AsyncIterator[str]:
-    if fmt is ExportFormat.CSV:
-        yield _csv_text(CSV_COLUMNS)
-        async for doc in docs:
-            yield _csv_text(_csv_row(doc))
-    else:
-        async for doc in docs:
-            yield _ndjson_line(doc)
-
-
 @router.get(
     "/export",
     response_class=StreamingResponse,
@@ -220,7 +155,7 @@ async def export(
     media = "text/csv; charset=utf-8" if format is ExportFormat.CSV else "application/x-ndjson"
     stamp = "latest" if as_of is None else as_of.strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(
-        _lines(docs, format),
+        export_lines(docs, format),
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="scores-{stamp}.{format.value}"'},
     )
