@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -25,7 +26,15 @@ from services.scoring.adapter import to_input
 from services.scoring.domain import DEFAULT_PARAMS, ScoringParams
 from services.scoring.domain import events as domain_events
 from services.scoring.outputs import Outputs
-from services.scoring.processing import CustomerRecord, Rescored, apply_all, is_due, rescore
+from services.scoring.processing import (
+    CustomerRecord,
+    Rescored,
+    absorb,
+    apply_all,
+    is_due,
+    rescore,
+    scored_as_of,
+)
 from shared.consumer import Origin
 from shared.events import Event, PoisonMessage, decode
 from shared.events.codec import ErrorClass, Headers
@@ -55,6 +64,50 @@ def normalise_headers(raw: Mapping[str, Any] | Iterable[tuple[str, Any]] | None)
         (str(key), value if isinstance(value, bytes) else str(value).encode())
         for key, value in pairs
     )
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """A customer to forget; `into` is the survivor of a merge (None for an erasure), which
+    takes the customer's record over, as of the merge (`at`)."""
+
+    customer_id: str
+    into: str | None = None
+    at: datetime | None = None
+
+    def to_bytes(self) -> bytes:
+        if self.into is None:
+            return b""
+        at = None if self.at is None else self.at.isoformat()
+        return json.dumps({"into": self.into, "at": at}).encode()
+
+    @classmethod
+    def from_message(cls, key: bytes, value: bytes | None) -> Retirement:
+        if not value:
+            return cls(key.decode())
+        body = json.loads(value)
+        at = None if body.get("at") is None else datetime.fromisoformat(body["at"])
+        return cls(key.decode(), into=body["into"], at=at)
+
+
+@dataclass(frozen=True)
+class Absorption:
+    """A merged-away customer's record, sent to the worker that owns the survivor."""
+
+    survivor: str
+    absorbed_id: str
+    record: CustomerRecord
+    at: datetime | None = None
+
+    def to_bytes(self) -> bytes:
+        at = None if self.at is None else self.at.isoformat()
+        return json.dumps({"absorbed": self.absorbed_id, "at": at, "record": self.record}).encode()
+
+    @classmethod
+    def from_message(cls, key: bytes, value: bytes) -> Absorption:
+        body = json.loads(value)
+        at = None if body.get("at") is None else datetime.fromisoformat(body["at"])
+        return cls(key.decode(), body["absorbed"], body["record"], at)
 
 
 class KeyedLocks:
@@ -103,9 +156,11 @@ class Scorer:
     max_future_skew: timedelta
     params: ScoringParams = DEFAULT_PARAMS
     history_resolution: timedelta = timedelta(days=1)
-    # Sends customer ids to the retirements topic (their owners forget them); set by the
+    # Sends customers to the retirements topic (their owners forget them) and merged-away
+    # records to the absorptions topic (the survivor's owner folds them in); set by the
     # worker. Awaited before the batch is committed, so no request is lost to a crash.
-    request_retirement: Callable[[Sequence[str]], Awaitable[None]] | None = None
+    request_retirement: Callable[[Sequence[Retirement]], Awaitable[None]] | None = None
+    hand_over: Callable[[Sequence[Absorption]], Awaitable[None]] | None = None
     # Makes sure the table's changelog can be written (set by the worker; see worker.py).
     before_table_writes: Callable[[], Awaitable[None]] | None = None
     locks: KeyedLocks = field(default_factory=KeyedLocks)
@@ -123,7 +178,7 @@ class Scorer:
         the same event (same state, same as-of); only the scores in between are not published.
         """
         by_customer: dict[str, list[tuple[Event[Any], domain_events.Event | None]]] = {}
-        leaving: list[str] = []
+        leaving: list[Retirement] = []
         for message in messages:
             decoded = await self._decode(message)
             if decoded is not None:
@@ -220,13 +275,62 @@ class Scorer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def retire(self, customer_ids: Sequence[str]) -> None:
-        """Forget customers this worker owns: table entry, stored scores, published score."""
+    async def retire(self, retirements: Sequence[Retirement]) -> None:
+        """Forget customers this worker owns: table entry, stored scores, published score.
+
+        A customer merged into another first hands its record over to the survivor's owner,
+        awaited before the entry goes: after a crash in between, the redelivered retirement
+        hands it over again and the survivor ignores the repeat (`processing.absorb`)."""
+        customer_ids = [r.customer_id for r in retirements]
         async with self.locks.hold_all(customer_ids):
+            handovers = [
+                Absorption(r.into, r.customer_id, record, r.at)
+                for r in retirements
+                if r.into is not None
+                and r.into != r.customer_id
+                and (record := self.table.get(r.customer_id))
+            ]
+            if handovers and self.hand_over is not None:
+                await self.hand_over(handovers)
             await self._prepare_table_writes()
             for customer_id in customer_ids:
                 self.table.pop(customer_id, None)
             await self.outputs.retire(sorted(set(customer_ids)))
+
+    async def absorb(self, absorptions: Sequence[Absorption]) -> None:
+        """Fold merged-away customers' records into their survivors (owned by this worker)
+        and rescore each survivor as of the merge."""
+        async with self.locks.hold_all([a.survivor for a in absorptions]):
+            records: dict[str, CustomerRecord] = {}
+            fresh: list[tuple[str, Rescored]] = []
+            for absorption in absorptions:
+                survivor = absorption.survivor
+                current = records.get(survivor) or self.table.get(survivor)
+                record = absorb(
+                    current, absorbed_id=absorption.absorbed_id, absorbed=absorption.record
+                )
+                if record is None:
+                    continue  # a repeat: already folded in
+                as_of = max(
+                    (t for t in (absorption.at, scored_as_of(record)) if t is not None),
+                    default=None,
+                )
+                if as_of is not None:
+                    rescored = rescore(
+                        record,
+                        customer_id=survivor,
+                        as_of=as_of,
+                        computed_at=self.clock(),
+                        params=self.params,
+                    )
+                    fresh.append((survivor, rescored))
+                    record = rescored.record
+                records[survivor] = record
+            if fresh:
+                await self._emit(fresh)
+            await self._prepare_table_writes()
+            for survivor, record in records.items():
+                self.table[survivor] = record
 
     async def review(self) -> int:
         """Rescore every local customer whose `next_review_at` has passed; how many."""
@@ -295,14 +399,18 @@ class Scorer:
         )
 
 
-def retired_by(event: Event[Any]) -> list[str]:
+def retired_by(event: Event[Any]) -> list[Retirement]:
     """The customers an event removes from scoring: the erased one, or the ones merged away
-    (the survivor keeps its own score; the absorbed ones' history is not carried over)."""
+    (into the survivor, which takes their records over; the survivor itself stays)."""
     if event.type == CustomerErased.event_type:
-        return [event.subject]
+        return [Retirement(event.subject)]
     if event.type == CustomerMerged.event_type:
         merged: CustomerMerged = event.data
-        return [customer for customer in merged.merged_ids if customer != event.subject]
+        return [
+            Retirement(customer, into=event.subject, at=event.time)
+            for customer in merged.merged_ids
+            if customer != event.subject
+        ]
     return []
 
 
@@ -325,6 +433,7 @@ class Agents:
     customer: Any
     review: Any
     retirements: Any
+    absorptions: Any
     rescore_requests: Any
 
 
@@ -334,6 +443,7 @@ def register(
     scorer: Scorer,
     inputs: Iterable[Any],
     retirements: Any,
+    absorptions: Any,
     rescore_requests: Any,
     sweep_interval_s: float,
     batch_size: int = 2000,
@@ -359,9 +469,19 @@ def register(
 
     async def forget(stream: Any) -> None:
         async for events in stream.take_events(batch_size, within=batch_wait_s):
-            await scorer.retire([event.key.decode() for event in events if event.key])
+            await scorer.retire(
+                [Retirement.from_message(event.key, event.value) for event in events if event.key]
+            )
 
     forgetting = app.agent(retirements, name="scoring-retire", concurrency=1)(forget)
+
+    async def take_over(stream: Any) -> None:
+        async for events in stream.take_events(batch_size, within=batch_wait_s):
+            await scorer.absorb(
+                [Absorption.from_message(e.key, e.value) for e in events if e.key and e.value]
+            )
+
+    absorbing = app.agent(absorptions, name="scoring-absorb", concurrency=1)(take_over)
 
     async def on_request(stream: Any) -> None:
         async for events in stream.take_events(batch_size, within=batch_wait_s):
@@ -370,11 +490,20 @@ def register(
 
     requested = app.agent(rescore_requests, name="scoring-rescore", concurrency=1)(on_request)
 
-    async def request(customer_ids: Sequence[str]) -> None:
-        sent = [await retirements.send(key=c.encode(), value=b"") for c in customer_ids]
+    async def request(leaving: Sequence[Retirement]) -> None:
+        sent = [
+            await retirements.send(key=r.customer_id.encode(), value=r.to_bytes()) for r in leaving
+        ]
+        await asyncio.gather(*sent)
+
+    async def hand_over(handovers: Sequence[Absorption]) -> None:
+        sent = [
+            await absorptions.send(key=a.survivor.encode(), value=a.to_bytes()) for a in handovers
+        ]
         await asyncio.gather(*sent)
 
     scorer.request_retirement = request
+    scorer.hand_over = hand_over
     interaction, complaint, customer = agents
     return Agents(
         interaction=interaction,
@@ -382,5 +511,6 @@ def register(
         customer=customer,
         review=timer,
         retirements=forgetting,
+        absorptions=absorbing,
         rescore_requests=requested,
     )

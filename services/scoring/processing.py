@@ -9,7 +9,9 @@ the domain's feature state plus what the streaming side needs to be idempotent a
 - `last_risk`: the churn risk last published (for the trend);
 - `alerted_band`: the churn band of the last alert (or the first score), so an alert is raised
   once per rise and not on every rescore;
-- `next_review_at` / `as_of`: POSIX seconds, for the time-drift sweeper.
+- `next_review_at` / `as_of`: POSIX seconds, for the time-drift sweeper;
+- `absorbed`: the ids of duplicate customers merged into this one, so a merge redelivered
+  after a crash is not folded in twice.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from services.scoring.domain import (
     FeatureState,
     Score,
     ScoringParams,
+    combine,
     fold,
     next_review_at,
     score,
@@ -45,10 +48,12 @@ __all__ = [
     "CustomerRecord",
     "Folded",
     "Rescored",
+    "absorb",
     "apply",
     "is_due",
     "rescore",
     "review_time",
+    "scored_as_of",
 ]
 
 SEEN_LIMIT = 64
@@ -128,12 +133,49 @@ def apply_all(
     return Folded(record=new, state=state), folded
 
 
+def absorb(
+    survivor: Mapping[str, Any] | None,
+    *,
+    absorbed_id: str,
+    absorbed: Mapping[str, Any],
+    limit: int = SEEN_LIMIT,
+) -> CustomerRecord | None:
+    """The survivor's record after a merged-away customer's record was folded into it; None
+    when that customer was absorbed already (a redelivered merge).
+
+    The survivor keeps its alert baseline and last published risk (its own score history
+    goes on); the seen ids of both are kept, so an event that reaches the survivor after
+    being counted for the duplicate is not counted again."""
+    done: list[str] = list((survivor or {}).get("absorbed", ()))
+    if absorbed_id in done:
+        return None
+    state = combine(_state(survivor), _state(absorbed), config=DEFAULT_PARAMS.features)
+    seen = [*absorbed.get("seen", ()), *(survivor or {}).get("seen", ())]
+    new: CustomerRecord = dict(survivor or {})
+    for inherited in ("last_risk", "alerted_band"):
+        if inherited not in new and inherited in absorbed:
+            new[inherited] = absorbed[inherited]
+    as_of = [float(r["as_of"]) for r in (survivor or {}, absorbed) if r.get("as_of") is not None]
+    if as_of:
+        new["as_of"] = max(as_of)
+    new["state"] = state_to_record(state)
+    new["seen"] = list(dict.fromkeys(seen))[-limit:]
+    new["absorbed"] = [*done, absorbed_id][-limit:]
+    return new
+
+
+def scored_as_of(record: Mapping[str, Any]) -> datetime | None:
+    """The event time of the record's last score (None before its first)."""
+    at = record.get("as_of")
+    return None if at is None else datetime.fromtimestamp(float(at), UTC)
+
+
 def _posix(at: datetime) -> float:
     return at.timestamp()
 
 
 def _contract_score(
-    customer_id: str, s: Score, *, computed_at: datetime
+    customer_id: str, s: Score, *, computed_at: datetime, absorbed: int = 0
 ) -> Event[contract.ScoreUpdated]:
     reasons = tuple(
         contract.ChurnReason(
@@ -161,9 +203,12 @@ def _contract_score(
         as_of=s.as_of,
         features=dict(s.features),
     )
-    event_id = str(
-        uuid.uuid5(_ID_NAMESPACE, f"score|{customer_id}|{s.as_of.isoformat()}|{s.model_version}")
-    )
+    seed = f"score|{customer_id}|{s.as_of.isoformat()}|{s.model_version}"
+    if absorbed:
+        # A merge changes the score without moving its as-of; the id must change with it
+        # (downstream consumers dedupe by id), and stay the same on a replay.
+        seed += f"|absorbed={absorbed}"
+    event_id = str(uuid.uuid5(_ID_NAMESPACE, seed))
     return new_event(data, subject=customer_id, source=SOURCE, time=s.as_of, event_id=event_id)
 
 
@@ -198,7 +243,8 @@ def rescore(
     state = _state(record)
     previous_risk = None if not record else record.get("last_risk")
     s = score(state, as_of=as_of, params=params, previous_risk=previous_risk)
-    updated = _contract_score(customer_id, s, computed_at=computed_at)
+    absorbed = len(record.get("absorbed", ())) if record else 0
+    updated = _contract_score(customer_id, s, computed_at=computed_at, absorbed=absorbed)
     baseline = None if not record else record.get("alerted_band")
     alert = None
     if baseline is not None and _BAND_RANK[s.churn.band] > _BAND_RANK[ChurnBand(baseline)]:

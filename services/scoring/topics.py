@@ -39,6 +39,7 @@ def control_topics(app_id: str) -> tuple[registry.TopicSpec, ...]:
         registry.TopicSpec(name, description, retention_ms=7 * registry.DAY_MS, has_dlq=False)
         for name, description in (
             (retirements_topic(app_id), "customers the scorer must forget"),
+            (absorptions_topic(app_id), "merged-away customers' records for their survivors"),
             (rescore_requests_topic(app_id), "customers to rescore now"),
         )
     )
@@ -46,6 +47,10 @@ def control_topics(app_id: str) -> tuple[registry.TopicSpec, ...]:
 
 def retirements_topic(app_id: str) -> str:
     return f"{app_id}-retirements"
+
+
+def absorptions_topic(app_id: str) -> str:
+    return f"{app_id}-absorptions"
 
 
 def rescore_requests_topic(app_id: str) -> str:
@@ -76,6 +81,12 @@ def retirements(app: faust.App) -> Any:
     keyed by customer id and partitioned like the inputs, so the worker that owns a
     customer's table entry is the one that removes it."""
     return _internal(app, retirements_topic(app.conf.id))
+
+
+def absorptions(app: faust.App) -> Any:
+    """Records of customers merged into another, keyed by the survivor: the worker that owns
+    the survivor folds them in (its owner may be another worker than the merged one's)."""
+    return _internal(app, absorptions_topic(app.conf.id))
 
 
 def declare(app: faust.App) -> InputTopics:

@@ -63,6 +63,7 @@ def build(
         scorer=scorer,
         inputs=inputs.all(),
         retirements=topics.retirements(app),
+        absorptions=topics.absorptions(app),
         rescore_requests=topics.rescore_requests(app),
         sweep_interval_s=settings.sweep_interval_s,
         batch_size=settings.batch_size,

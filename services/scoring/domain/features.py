@@ -58,6 +58,7 @@ __all__ = [
     "TrackedComplaint",
     "channels_in_window",
     "churned_after_days",
+    "combine",
     "decayed",
     "fold",
     "fold_all",
@@ -635,6 +636,193 @@ def fold_all(
     return reduce(
         lambda acc, event: fold(acc, event, config=config), events, state or FeatureState()
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Merging two customers (a duplicate folded into its survivor)
+
+
+def _combined_sums(
+    ref_a: float | None,
+    ref_b: float | None,
+    pairs: Iterable[tuple[float, float, float]],
+) -> tuple[float | None, list[float]]:
+    """The sums of two states of one family, both valued at the later reference time.
+
+    `pairs` holds (value in a, value in b, half-life in days) per decayed sum."""
+    if ref_a is None:
+        return ref_b, [b for _, b, _ in pairs]
+    if ref_b is None:
+        return ref_a, [a for a, _, _ in pairs]
+    ref = max(ref_a, ref_b)
+    return ref, [decayed(a, ref_a, ref, hl) + decayed(b, ref_b, ref, hl) for a, b, hl in pairs]
+
+
+def _combined_rhythm(a: FeatureState, b: FeatureState) -> dict[str, Any]:
+    """Pooled log-gap statistics of both order streams, weighted by their sample counts.
+
+    Exact would be the rhythm of the interleaved order stream, which a fixed-size state cannot
+    rebuild; pooling keeps the usual interval of a customer whose orders went to one record
+    and only sometimes to the duplicate. The fast mean follows the stream ordered last."""
+    if a.gap_count == 0 or b.gap_count == 0:
+        side = a if b.gap_count == 0 else b
+        count, mean, var, fast = side.gap_count, side.gap_log_mean, side.gap_log_var, None
+    else:
+        count = a.gap_count + b.gap_count
+        mean = (a.gap_count * a.gap_log_mean + b.gap_count * b.gap_log_mean) / count
+        var = (
+            a.gap_count * (a.gap_log_var + (a.gap_log_mean - mean) ** 2)
+            + b.gap_count * (b.gap_log_var + (b.gap_log_mean - mean) ** 2)
+        ) / count
+        fast = None
+    if fast is None:
+        latest = max((a, b), key=lambda s: (s.gap_count > 0, s.last_order_at or 0.0))
+        fast = latest.gap_log_fast
+    return {"gap_count": count, "gap_log_mean": mean, "gap_log_var": var, "gap_log_fast": fast}
+
+
+def _combined_channels(a: FeatureState, b: FeatureState) -> tuple[int, int, int]:
+    """(bucket, mask, previous mask): both states' channel masks in the later bucket."""
+    bucket = max(a.channel_bucket, b.channel_bucket)
+    mask = prev = 0
+    for side in (a, b):
+        if side.channel_bucket == bucket:
+            mask |= side.channel_mask
+            prev |= side.channel_mask_prev
+        elif side.channel_bucket == bucket - 1:
+            prev |= side.channel_mask
+    return bucket, mask, prev
+
+
+def _latest_csat(a: FeatureState, b: FeatureState) -> int | None:
+    answers = [(s.last_csat_at, s.last_csat) for s in (a, b) if s.last_csat is not None]
+    if not answers:
+        return None
+    latest_at = max(at or 0.0 for at, _ in answers)
+    # A tie resolved like `_fold_survey_answered` does: the lower score.
+    return min(score for at, score in answers if (at or 0.0) == latest_at and score is not None)
+
+
+def combine(
+    survivor: FeatureState,
+    absorbed: FeatureState,
+    *,
+    config: FeatureConfig = DEFAULT_FEATURE_CONFIG,
+) -> FeatureState:
+    """The state of a survivor that absorbed a duplicate customer record: what both records
+    saw, as if every event had been addressed to the survivor.
+
+    Counts add up, decayed sums are added at their family's later reference time, times take
+    the earliest first and the latest last, complaints are tracked by id across both. Exact
+    up to floating-point rounding except for the purchase rhythm (pooled, see
+    `_combined_rhythm`) and "previous order" (the second latest of the four remembered order
+    times). The profile is the survivor's: the merge decided which record is the customer.
+    """
+    a, b = survivor, absorbed
+    orders_ref, (monetary, frequency) = _combined_sums(
+        a.orders_ref_at,
+        b.orders_ref_at,
+        (
+            (a.monetary, b.monetary, config.monetary_half_life_days),
+            (a.frequency, b.frequency, config.frequency_half_life_days),
+        ),
+    )
+    slow = config.contact_slow_half_life_days
+    contact_ref, (contact_fast, contact_slow, sentiment_sum, sentiment_weight) = _combined_sums(
+        a.last_contact_at,
+        b.last_contact_at,
+        (
+            (a.contact_fast, b.contact_fast, config.contact_fast_half_life_days),
+            (a.contact_slow, b.contact_slow, slow),
+            (a.sentiment_sum, b.sentiment_sum, slow),
+            (a.sentiment_weight, b.sentiment_weight, slow),
+        ),
+    )
+    complaints_ref, (complaint_load,) = _combined_sums(
+        a.complaints_ref_at,
+        b.complaints_ref_at,
+        ((a.complaint_load, b.complaint_load, config.complaint_half_life_days),),
+    )
+    breach_ref, (sla_load,) = _combined_sums(
+        a.last_breach_at, b.last_breach_at, ((a.sla_load, b.sla_load, config.sla_half_life_days),)
+    )
+    csat_ref, (csat_sum, csat_weight) = _combined_sums(
+        a.last_csat_at,
+        b.last_csat_at,
+        (
+            (a.csat_sum, b.csat_sum, config.csat_half_life_days),
+            (a.csat_weight, b.csat_weight, config.csat_half_life_days),
+        ),
+    )
+    order_times = sorted(
+        (
+            t
+            for t in (a.last_order_at, a.prev_order_at, b.last_order_at, b.prev_order_at)
+            if t is not None
+        ),
+        reverse=True,
+    )
+    latest_side = max(
+        (a, b), key=lambda s: -math.inf if s.last_order_at is None else s.last_order_at
+    )
+    firsts = [t for t in (a.first_order_at, b.first_order_at) if t is not None]
+    winbacks = [t for t in (a.winback_at, b.winback_at) if t is not None]
+    created = [t for t in (a.created_at, b.created_at) if t is not None]
+    bucket, mask, mask_prev = _combined_channels(a, b)
+    merged = replace(
+        a,
+        orders=a.orders + b.orders,
+        first_order_at=min(firsts) if firsts else None,
+        last_order_at=order_times[0] if order_times else None,
+        prev_order_at=order_times[1] if len(order_times) > 1 else None,
+        last_order_id=latest_side.last_order_id,
+        orders_ref_at=orders_ref,
+        monetary=monetary,
+        frequency=frequency,
+        winback_at=max(winbacks) if winbacks else None,
+        cancellations=a.cancellations + b.cancellations,
+        returns=a.returns + b.returns,
+        last_contact_at=contact_ref,
+        contact_fast=contact_fast,
+        contact_slow=contact_slow,
+        sentiment_sum=sentiment_sum,
+        sentiment_weight=sentiment_weight,
+        channel_bucket=bucket,
+        channel_mask=mask,
+        channel_mask_prev=mask_prev,
+        complaints=(),
+        untracked_open=a.untracked_open + b.untracked_open,
+        complaints_ref_at=complaints_ref,
+        complaint_load=complaint_load,
+        escalations=a.escalations + b.escalations,
+        sla_breaches=a.sla_breaches + b.sla_breaches,
+        last_breach_at=breach_ref,
+        sla_load=sla_load,
+        last_csat=_latest_csat(a, b),
+        last_csat_at=csat_ref,
+        csat_sum=csat_sum,
+        csat_weight=csat_weight,
+        surveys_skipped=a.surveys_skipped + b.surveys_skipped,
+        created_at=min(created) if created else None,
+        **_combined_rhythm(a, b),
+    )
+    for complaint in (*a.complaints, *b.complaints):
+        known = _find(merged, complaint.complaint_id)
+        if known is not None:  # one complaint seen under both ids (re-keyed mid-way)
+            status = max(
+                (known.status_at, known.status_rank), (complaint.status_at, complaint.status_rank)
+            )
+            openings = [t for t in (known.opened_at, complaint.opened_at) if t is not None]
+            complaint = replace(
+                known,
+                severity=known.severity or complaint.severity,
+                opened_at=min(openings) if openings else None,
+                status_at=status[0],
+                status_rank=status[1],
+                level=max(known.level, complaint.level),
+            )
+        merged = _store(merged, complaint, config)
+    return merged
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,8 +24,9 @@ from services.scoring.outputs import HISTORY, SCORES
 from services.scoring.topics import rescore_requests_topic
 from shared import topics
 from shared.events import KafkaRecord, decode, new_event, utc_now
-from shared.events.customer import CustomerErased
+from shared.events.customer import CustomerErased, CustomerMerged, CustomerProfile
 from shared.events.interaction import OrderPlaced
+from shared.events.vocabulary import CustomerKind
 from shared.mongo import MongoClient
 from shared.ops.rescore import request_rescore
 from shared.producer import EventProducer
@@ -265,6 +266,71 @@ async def test_an_erased_customer_is_forgotten_everywhere(
     assert await mongo_client[scores_db][SCORES].find_one({"_id": customer}) is None
     history = mongo_client[scores_db][HISTORY]
     assert await history.count_documents({"customer_id": customer}) == 0
+
+
+def orders_in(record: Any) -> Any:
+    """The order count a published score was computed from."""
+    score = decode(
+        record.value, record.headers, now=utc_now(), max_future_skew=timedelta(minutes=5)
+    )
+    return score.data.features.get("orders")
+
+
+async def test_a_merged_customer_is_folded_into_the_survivor(
+    worker: subprocess.Popen[bytes],
+    producer: EventProducer,
+    mongo_client: MongoClient,
+    connection: ConnectionSettings,
+    scores_db: str,
+    worker_log: Path,
+) -> None:
+    survivor, duplicate = unique("cust"), unique("cust")
+    orders = [
+        new_event(
+            OrderPlaced(order_id=unique("order"), amount=Decimal(amount)),
+            subject=customer,
+            source="/tests/scoring",
+            time=utc_now() - timedelta(days=days),
+        )
+        for customer, amount, days in (
+            (survivor, "800", 120),
+            (duplicate, "300", 40),
+            (duplicate, "300", 10),
+        )
+    ]
+    await producer.publish(orders)
+    await wait_for_document(mongo_client, scores_db, duplicate)
+    alone = await wait_for_document(mongo_client, scores_db, survivor)
+    assert alone["features"]["orders"] == 1
+    tail = TopicTail(connection, topics.SCORES.name)
+    await tail.mark()
+    merged = new_event(
+        CustomerMerged(
+            merged_ids=(duplicate,),
+            profile=CustomerProfile(kind=CustomerKind.ORGANISATION, name="广州立白日化"),
+        ),
+        subject=survivor,
+        source="/tests/scoring",
+        time=utc_now(),
+    )
+    await producer.publish([merged])
+    # Whichever workers own the two customers, the survivor's score ends up counting the
+    # duplicate's orders, and the duplicate is tombstoned.
+    records = await tail.read(
+        lambda got: (
+            any(r.key == duplicate.encode() and r.value is None for r in got)
+            and any(
+                r.key == survivor.encode() and r.value is not None and orders_in(r) == 3
+                for r in got
+            )
+        ),
+        keep=lambda record: record.key in (survivor.encode(), duplicate.encode()),
+    )
+    assert records, read_log(worker_log)
+    document = await mongo_client[scores_db][SCORES].find_one({"_id": survivor})
+    assert document is not None and document["features"]["orders"] == 3
+    assert document["churn"]["risk"] < alone["churn"]["risk"]
+    assert await mongo_client[scores_db][SCORES].find_one({"_id": duplicate}) is None
 
 
 async def test_an_operator_can_have_some_customers_rescored_now(

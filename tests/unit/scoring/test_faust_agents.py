@@ -12,8 +12,15 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from services.scoring.agents import KeyedLocks, Message, normalise_headers
+from services.scoring.agents import (
+    Absorption,
+    KeyedLocks,
+    Message,
+    Retirement,
+    normalise_headers,
+)
 from services.scoring.outputs import RecordingOutputs
+from services.scoring.processing import rescore
 from services.scoring.settings import Settings
 from services.scoring.worker import Worker, build
 from shared.events import encode, new_event
@@ -254,29 +261,84 @@ def customer_event(data: Any, customer: str) -> Any:
 async def test_an_erasure_asks_the_owner_to_forget_the_customer(
     worker: Worker, outputs: RecordingOutputs
 ) -> None:
-    requested: list[str] = []
+    requested: list[Retirement] = []
 
-    async def record(customer_ids: Sequence[str]) -> None:
-        requested.extend(customer_ids)
+    async def record(leaving: Sequence[Retirement]) -> None:
+        requested.extend(leaving)
 
     worker.scorer.request_retirement = record
     await worker.scorer.handle_batch([message(order("c-10", NOW - timedelta(days=3)))])
     erased = customer_event(CustomerErased(reason="PIPL request"), "c-10")
     await worker.scorer.handle_batch([message(erased, "crm.customer.v1")])
-    assert requested == ["c-10"]
+    assert requested == [Retirement("c-10")]
     await worker.scorer.retire(requested)
     assert "c-10" not in worker.table
     assert outputs.retired == ["c-10"]
 
 
 async def test_a_merge_retires_the_absorbed_customers_not_the_survivor(worker: Worker) -> None:
-    requested: list[str] = []
+    requested: list[Retirement] = []
 
-    async def record(customer_ids: Sequence[str]) -> None:
-        requested.extend(customer_ids)
+    async def record(leaving: Sequence[Retirement]) -> None:
+        requested.extend(leaving)
 
     worker.scorer.request_retirement = record
     profile = CustomerProfile(kind=CustomerKind.ORGANISATION, name="中山凯达精细化工")
     merged = CustomerMerged(merged_ids=("c-11", "c-12"), profile=profile)
     await worker.scorer.handle_batch([message(customer_event(merged, "c-13"), "crm.customer.v1")])
-    assert requested == ["c-11", "c-12"]
+    assert [(r.customer_id, r.into, r.at) for r in requested] == [
+        ("c-11", "c-13", NOW),
+        ("c-12", "c-13", NOW),
+    ]
+    # What travels on the retirements topic reads back the same.
+    assert [Retirement.from_message(r.customer_id.encode(), r.to_bytes()) for r in requested] == (
+        requested
+    )
+
+
+async def test_a_merged_customers_history_is_folded_into_the_survivor_once(
+    worker: Worker, outputs: RecordingOutputs
+) -> None:
+    handed: list[Absorption] = []
+
+    async def hand_over(absorptions: Sequence[Absorption]) -> None:
+        handed.extend(
+            Absorption.from_message(a.survivor.encode(), a.to_bytes()) for a in absorptions
+        )
+
+    worker.scorer.hand_over = hand_over
+    duplicate_orders = [order("c-21", NOW - timedelta(days=d), "500") for d in (40, 20)]
+    await worker.scorer.handle_batch(
+        [message(order("c-20", NOW - timedelta(days=200), "2000")), *map(message, duplicate_orders)]
+    )
+    alone = worker.table["c-20"]
+    merged_at = NOW - timedelta(days=1)
+    await worker.scorer.retire([Retirement("c-21", into="c-20", at=merged_at)])
+    assert "c-21" not in worker.table
+    assert outputs.retired == ["c-21"]
+    assert [(a.survivor, a.absorbed_id) for a in handed] == [("c-20", "c-21")]
+
+    emitted = len(outputs.emitted)
+    await worker.scorer.absorb(handed)
+    survivor = worker.table["c-20"]
+    assert survivor["state"]["orders"] == 3
+    assert survivor["state"]["last_order_at"] == (NOW - timedelta(days=20)).timestamp()
+    assert survivor["absorbed"] == ["c-21"]
+    assert len(outputs.emitted) == emitted + 1
+    customer, rescored = outputs.emitted[-1]
+    assert customer == "c-20"
+    assert rescored.score.as_of == merged_at
+    without_merge = rescore(alone, customer_id="c-20", as_of=merged_at, computed_at=NOW)
+    assert rescored.score.churn.risk < without_merge.score.churn.risk  # the duplicate's orders
+    assert rescored.updated.id not in {r.updated.id for _, r in outputs.emitted[:-1]}
+
+    # A redelivered merge (a crash before its offsets were committed) changes nothing.
+    await worker.scorer.absorb(handed)
+    await worker.scorer.retire([Retirement("c-21", into="c-20", at=merged_at)])
+    assert worker.table["c-20"] == survivor
+    assert len(outputs.emitted) == emitted + 1
+    assert len(handed) == 1  # the duplicate's entry is gone, so nothing is handed over again
+
+    # An event counted for the duplicate and redelivered to the survivor is not counted again.
+    await worker.scorer.handle_batch([message(duplicate_orders[1])])
+    assert worker.table["c-20"]["state"]["orders"] == 3
