@@ -254,7 +254,13 @@ def rescore(
     new["last_risk"] = s.churn.risk
     new["alerted_band"] = s.churn.band.value
     new["as_of"] = _posix(s.as_of)
-    new["next_review_at"] = _posix(next_review_at(state, params, s.as_of))
+    if s.as_of + params.review_max <= computed_at:
+        # A score of the past (a replayed history): whenever its next change would be, it is
+        # due already, and the sweeper rescores it as of now; don't spend probes on it.
+        review = s.as_of + params.review_min
+    else:
+        review = next_review_at(state, params, s.as_of, current=s)
+    new["next_review_at"] = _posix(review)
     return Rescored(record=new, score=s, updated=updated, alert=alert)
 
 

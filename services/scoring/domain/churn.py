@@ -385,9 +385,13 @@ def assess_churn(
     params: ChurnParams,
     population: PopulationParameters,
     config: FeatureConfig,
+    explain: bool = True,
 ) -> tuple[ChurnRisk, dict[str, Scalar]]:
     """The churn risk of the customer whose state is `state`, valued as in `snap`, and the
-    model quantities behind it (flat features: horizon, rhythm risk, every log-odds term)."""
+    model quantities behind it (flat features: horizon, rhythm risk, every log-odds term).
+
+    Without `explain`, only the risk and band (no reasons, no term features): what a probe
+    of a future moment needs, at a fraction of the cost."""
     intercept, candidates, unexplained, features = _rhythm_terms(
         state, snap, params, population, config
     )
@@ -395,6 +399,9 @@ def assess_churn(
     unexplained.update(_protective_terms(snap, params))
     total = intercept + math.fsum(c for _, c, _ in candidates) + math.fsum(unexplained.values())
     risk = round(sigmoid(total), 4)
+    if not explain:
+        horizon = round(float(features["horizon_days"]))
+        return ChurnRisk(risk, churn_band(risk, params), horizon, ()), features
     features["churn_intercept"] = round(intercept, 4)
     for code, contribution, _ in candidates:
         features[f"churn_term_{code.value}"] = round(contribution, 4)

@@ -156,20 +156,28 @@ def _material(s: Score) -> tuple[str, str, str, str]:
     return (s.churn.band.value, s.loyalty.band.value, s.value_tier.value, s.lifecycle.value)
 
 
-def next_review_at(state: FeatureState, params: ScoringParams, now: datetime) -> datetime:
+def next_review_at(
+    state: FeatureState,
+    params: ScoringParams,
+    now: datetime,
+    *,
+    current: Score | None = None,
+) -> datetime:
     """When the customer's score would next change materially with no new event (churn band,
     loyalty band, value tier or lifecycle), so a sweeper can rescore silent customers.
 
     At least `review_min` and at most `review_max` after `now` (or after the state's latest
     event, if later). The score is probed at `review_probes` offsets and the first change is
     located by bisection to `review_precision`; a change that reverts between two probes is not
-    seen (the probes are dense where it matters, in the first days).
+    seen (the probes are dense where it matters, in the first days). `current` is the score as
+    of `now` if the caller has it (saves computing it again). Probes compute only what
+    `_material` compares (no reasons, no features): this runs after every score.
     """
     _, start = _effective_time(state, now)
-    baseline = _material(score(state, as_of=start, params=params))
+    baseline = _material(current) if current is not None else _material_at(state, start, params)
 
     def changed(offset: timedelta) -> bool:
-        return _material(score(state, as_of=start + offset, params=params)) != baseline
+        return _material_at(state, start + offset, params) != baseline
 
     previous = timedelta(0)
     for probe in sorted(p for p in params.review_probes if p <= params.review_max):
@@ -184,3 +192,29 @@ def next_review_at(state: FeatureState, params: ScoringParams, now: datetime) ->
             return start + max(high, params.review_min)
         previous = probe
     return start + params.review_max
+
+
+def _material_at(
+    state: FeatureState, as_of: datetime, params: ScoringParams
+) -> tuple[str, str, str, str]:
+    """`_material(score(state, as_of=as_of))`, computing only the four parts compared."""
+    at, _ = _effective_time(state, as_of)
+    snap = take_snapshot(state, at, params.features)
+    churn, _ = assess_churn(
+        state,
+        snap,
+        params=params.churn,
+        population=params.population,
+        config=params.features,
+        explain=False,
+    )
+    loyalty, _ = assess_loyalty(
+        snap, params=params.loyalty, population=params.population, config=params.features
+    )
+    stage = lifecycle(snap, churn_band=churn.band, loyalty=loyalty.score, params=params.lifecycle)
+    return (
+        churn.band.value,
+        loyalty.band.value,
+        value_tier(snap.monetary, params.population).value,
+        stage.value,
+    )

@@ -22,6 +22,8 @@ from services.scoring.domain.model import (
     DEFAULT_PARAMS,
     MODEL_VERSION,
     ScoringParams,
+    _material,
+    _material_at,
     churn_trend,
     next_review_at,
     score,
@@ -197,3 +199,28 @@ def test_review_also_watches_lifecycle_changes() -> None:
     review = next_review_at(state, DEFAULT_PARAMS, now)
     assert review <= T0 + timedelta(days=90, minutes=10)
     assert score(state, as_of=review).lifecycle != score(state, as_of=now).lifecycle
+
+
+def test_review_probes_see_exactly_what_a_full_score_sees() -> None:
+    # The probes skip reasons and features; the four parts they compare must not differ.
+    states = [
+        FeatureState(),
+        monthly()[0],
+        fold_all(
+            [
+                OrderPlaced("o1", T0, 5000.0),
+                OrderPlaced("o2", day(3), 40.0),
+                ComplaintOpened("c", day(4), Severity.CRITICAL),
+                SurveyAnswered(day(5), 1),
+                Interaction(day(6), Channel.WECHAT, Direction.INBOUND, -0.8),
+            ]
+        ),
+    ]
+    for state in states:
+        for days in (0, 0.5, 3, 20, 45, 90, 200, 400, 800):
+            at = day(days)
+            full = score(state, as_of=at)
+            assert _material_at(state, at, DEFAULT_PARAMS) == _material(full), (state, days)
+            assert next_review_at(state, DEFAULT_PARAMS, at, current=full) == next_review_at(
+                state, DEFAULT_PARAMS, at
+            )
