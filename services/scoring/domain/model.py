@@ -66,8 +66,7 @@ class ScoringParams:
     # Offsets probed by `next_review_at`, then refined by bisection down to `review_precision`.
     review_probes: tuple[timedelta, ...] = field(
         default=tuple(
-            [timedelta(hours=h) for h in (1, 2, 4, 8, 12)]
-            + [timedelta(days=d) for d in (1, 2, 3, 4, 5, 6, 7)]
+            [timedelta(hours=h) for h in (1, 6)] + [timedelta(days=d) for d in (1, 2, 4, 7)]
         )
     )
     review_precision: timedelta = timedelta(minutes=10)
