@@ -7,4 +7,9 @@ needs `If-Match` with the complaint's `ETag` (its version): a stale one gets 412
 bodies (`reported_at`, `at`) are event times and default to now. Every change is published on
 `crm.complaint.v1` through the complaint document's embedded outbox; a background check records
 each SLA breach once, emits it and escalates the complaint.
+
+Resolving opens the complaint's one CSAT survey behind a random link (only its SHA-256 is kept)
+that the customer answers without an account under `/v1/surveys/{token}`. Attachments are
+metadata only; the files live in a document store. Merged customers' complaints move to the
+survivor and erased customers' personal data is removed, from `crm.customer.v1`.
 """

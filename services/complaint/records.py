@@ -22,6 +22,12 @@ from services.complaint.domain.workflow import Severity
 from shared.mongo import Document
 
 COMPLAINTS = "complaints"
+# `_id` = SHA-256 of a survey token → the complaint it belongs to (lookups by `_id` only).
+SURVEY_LINKS = "survey_links"
+# `_id` = a merged-away customer id → the id it was merged into.
+CUSTOMER_ALIASES = "customer_aliases"
+# Dedupe marks of the crm.customer.v1 consumer.
+CUSTOMERS_PROCESSED = "customers_processed"
 DEFAULT_CALENDAR = BusinessCalendar()
 
 

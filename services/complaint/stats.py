@@ -6,12 +6,26 @@ and counts here; times are wall-clock durations from the complaint being reporte
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC
+from enum import StrEnum
 from statistics import median
 
 from shared.mongo import Document
+
+
+class GroupBy(StrEnum):
+    """What `grouped_stats` can split complaints by."""
+
+    CATEGORY = "category"
+    SEVERITY = "severity"
+    STATE = "state"
+    ASSIGNEE = "assignee"
+    TEAM = "team"
+    WEEK = "week"
+    MONTH = "month"
 
 
 @dataclass(frozen=True)
@@ -74,3 +88,32 @@ def complaint_stats(complaints: Iterable[Document], *, top: int = 5) -> Complain
         surveys_answered=len(scores),
         surveys_skipped=len(surveys) - len(scores),
     )
+
+
+def group_key(doc: Document, by: GroupBy) -> str | None:
+    """The group a complaint falls in: a field's value, or the ISO week (`2026-W47`) or month
+    (`2026-11`) in which it was reported, in UTC (the business calendar's zone would move
+    complaints of a Sunday night between weeks depending on the reader; UTC does not)."""
+    if by is GroupBy.WEEK or by is GroupBy.MONTH:
+        reported = doc["reported_at"]
+        reported = reported.replace(tzinfo=UTC) if reported.tzinfo is None else reported
+        reported = reported.astimezone(UTC)
+        if by is GroupBy.MONTH:
+            return f"{reported.year:04d}-{reported.month:02d}"
+        year, week, _ = reported.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    value = doc.get(by.value)
+    return None if value is None else str(value)
+
+
+def grouped_stats(
+    complaints: Iterable[Document], by: GroupBy, *, top: int = 5
+) -> list[tuple[str | None, ComplaintStats]]:
+    """`complaint_stats` per group, ordered by key (periods chronologically), with the
+    complaints without a value (unassigned, no team) last as key None. Empty groups are not
+    listed."""
+    groups: dict[str | None, list[Document]] = defaultdict(list)
+    for doc in complaints:
+        groups[group_key(doc, by)].append(doc)
+    keys = sorted(groups, key=lambda key: (key is None, key or ""))
+    return [(key, complaint_stats(groups[key], top=top)) for key in keys]

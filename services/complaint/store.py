@@ -10,16 +10,19 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from services.complaint.commands import Change
-from services.complaint.records import COMPLAINTS
+from services.complaint.records import COMPLAINTS, CUSTOMER_ALIASES, SURVEY_LINKS
 from shared.events import Event
-from shared.mongo import Collection, Database, Document
-from shared.outbox import new_document_with_events, update_with_events
+from shared.mongo import Collection, Database, Document, bulk_update
+from shared.outbox import new_document_with_events, update_with_events, write_lock
 
 # What list and scan queries never need to carry back.
 _WITHOUT_OUTBOX = {"outbox": 0}
+# Merges of merges: an alias is followed this far.
+MAX_ALIAS_DEPTH = 5
 
 
 class ComplaintStore:
@@ -27,6 +30,8 @@ class ComplaintStore:
 
     def __init__(self, database: Database, *, notify: Callable[[], None]) -> None:
         self.collection: Collection = database[COMPLAINTS]
+        self.survey_links: Collection = database[SURVEY_LINKS]
+        self.aliases: Collection = database[CUSTOMER_ALIASES]
         self._notify = notify
 
     async def insert(
@@ -104,3 +109,69 @@ class ComplaintStore:
     async def matching(self, filters: Mapping[str, Any]) -> list[Document]:
         """Every complaint matching a simple filter (for statistics computed in Python)."""
         return [doc async for doc in self.collection.find(dict(filters), _WITHOUT_OUTBOX)]
+
+    # -- survey links ----------------------------------------------------------------------------
+
+    async def remember_survey_link(self, token_sha256: str, *, complaint_id: str) -> None:
+        """Map a token's hash to its complaint. Written before the complaint's invite, so an
+        invite always has its mapping; a mapping whose invite was never written (a lost race)
+        or was replaced designates nothing and is answered like an unknown token."""
+        await self.survey_links.insert_one({"_id": token_sha256, "complaint_id": complaint_id})
+
+    async def by_survey_link(self, token_sha256: str) -> Document | None:
+        """The complaint a token's hash was issued for (still to be checked against its invite)."""
+        link = await self.survey_links.find_one({"_id": token_sha256})
+        return None if link is None else await self.get(link["complaint_id"])
+
+    # -- merged and erased customers ---------------------------------------------------------------
+
+    async def survivor_of(self, customer_id: str) -> str:
+        """The id a (possibly merged-away) customer id lives on as."""
+        current = customer_id
+        for _ in range(MAX_ALIAS_DEPTH):
+            alias = await self.aliases.find_one({"_id": current})
+            if alias is None:
+                break
+            current = alias["survivor_id"]
+        return current
+
+    async def remember_merge(self, merged_ids: list[str], *, survivor_id: str) -> None:
+        for merged_id in merged_ids:
+            if merged_id != survivor_id:
+                await self.aliases.replace_one(
+                    {"_id": merged_id}, {"_id": merged_id, "survivor_id": survivor_id}, upsert=True
+                )
+
+    async def rewrite_customer(
+        self, customer_id: str, change: Callable[[Document], Document]
+    ) -> int:
+        """Apply `change` (a document → its `$set`, empty for none) to every complaint of the
+        customer; how many changed.
+
+        FerretDB serves a `customer_id` filter by scanning the collection, which is fine for
+        merges and erasures, which are rare. The ids are found first; each complaint is then read
+        again by `_id` and written in bulk under the write lock, so no API write of the same
+        complaint in this process can be lost in between. Each change bumps the version (the
+        ETag), so an agent holding the old one gets 412 instead of overwriting it.
+        """
+        found = [
+            doc["_id"]
+            async for doc in self.collection.find({"customer_id": customer_id}, {"_id": 1})
+        ]
+        if not found:
+            return 0
+        async with write_lock(self.collection):
+            operations: list[UpdateOne] = []
+            for complaint_id in found:
+                doc = await self.get(complaint_id)
+                if doc is None or doc["customer_id"] != customer_id:
+                    continue
+                fields = change(doc)
+                if fields:
+                    operations.append(
+                        UpdateOne(
+                            {"_id": complaint_id},  # _id alone: the only indexed filter
+                            {"$set": fields, "$inc": {"version": 1}},
+                        )
+                    )
+            return await bulk_update(self.collection, operations)

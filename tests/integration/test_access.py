@@ -43,6 +43,10 @@ PUBLIC = {
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/refresh"),
     ("post", "/v1/auth/token"),
+    # The customer's survey page: the random token in the path is the credential.
+    ("get", "/v1/surveys/{token}"),
+    ("post", "/v1/surveys/{token}"),
+    ("post", "/v1/surveys/{token}/skip"),
 }
 FOREIGN_KEY = "someone-elses-signing-key-of-32-bytes-or-more"
 SERVICES = ["customer", "interaction", "complaint", "scoring"]
@@ -67,7 +71,7 @@ def _settings(service: str, connection: ConnectionSettings) -> Any:
             "auth_lockout_s": 60,
         }
     if service == "complaint":
-        extra = {"sla_check_interval_s": 0}
+        extra = {"sla_check_interval_s": 0, "customers_enabled": False}
     if service == "interaction":
         extra = {"ingest_enabled": False}
     return module.Settings(**connection.model_dump(), **extra)

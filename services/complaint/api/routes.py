@@ -20,8 +20,10 @@ from services.complaint.api.schemas import (
     ActionBody,
     AllowedTransitionsError,
     AssignBody,
+    AttachmentAdd,
     CommentCreate,
     ComplaintCreate,
+    ComplaintGroupStats,
     ComplaintPublic,
     ComplaintsPage,
     ComplaintStatsPublic,
@@ -40,7 +42,7 @@ from services.complaint.domain.workflow import (
     Severity,
 )
 from services.complaint.settings import Settings
-from services.complaint.stats import complaint_stats
+from services.complaint.stats import ComplaintStats, GroupBy, complaint_stats, grouped_stats
 from services.complaint.store import ComplaintStore
 from shared import concurrency
 from shared.auth import Actor, Scope, requires
@@ -83,14 +85,16 @@ def etag(doc: Document) -> str:
     return concurrency.etag(doc["version"])
 
 
-def public(doc: Document) -> ComplaintPublic:
+def public(doc: Document, *, survey_link: str | None = None) -> ComplaintPublic:
     allowed = list(workflow.allowed_transitions(ComplaintState(doc["state"])))
-    return ComplaintPublic.of(doc, allowed=allowed)
+    return ComplaintPublic.of(doc, allowed=allowed, survey_link=survey_link)
 
 
-def _answer(doc: Document, *, status_code: int = 200) -> JSONResponse:
+def _answer(
+    doc: Document, *, status_code: int = 200, survey_link: str | None = None
+) -> JSONResponse:
     return JSONResponse(
-        public(doc).model_dump(mode="json"),
+        public(doc, survey_link=survey_link).model_dump(mode="json"),
         status_code=status_code,
         headers={"ETag": etag(doc), "Location": f"/v1/complaints/{doc['_id']}"},
     )
@@ -129,8 +133,13 @@ async def _guarded(
     complaint_id: str,
     if_match: str | None,
     decide: Callable[[Document], commands.Change],
+    *,
+    survey_token: str | None = None,
+    settings: Settings | None = None,
 ) -> JSONResponse:
-    """Load, check the ETag, let the domain decide, write only if nobody changed it meanwhile."""
+    """Load, check the ETag, let the domain decide, write only if nobody changed it meanwhile.
+
+    With `survey_token`, the answer carries the survey link when the change opened it."""
     doc = await _load(store, complaint_id)
     expected = concurrency.expected_version(doc["version"], if_match, what="complaint")
     try:
@@ -141,15 +150,42 @@ async def _guarded(
         return _refused(doc, error)
     except ValueError as error:  # an event time that contradicts the complaint's history
         raise HTTPException(422, str(error)) from error
+    await _map_survey_link(store, doc, change, survey_token)
     updated = await store.apply(doc, change, version=expected, queued_at=utc_now())
     if updated is None:
         current = await _load(store, complaint_id)
         raise concurrency.changed_meanwhile(current["version"], what="complaint")
-    return _answer(updated)
+    return _answer(updated, survey_link=_issued_link(updated, survey_token, settings))
+
+
+async def _map_survey_link(
+    store: ComplaintStore, doc: Document, change: commands.Change, token: str | None
+) -> None:
+    """Map the token to the complaint before the change that opens its survey is written, so
+    an open invite always has its mapping (one of a change lost to a concurrent write maps to
+    an invite that never was, and is answered like an unknown token)."""
+    invite = change.set.get("survey_invite")
+    if token is not None and invite is not None:
+        await store.remember_survey_link(invite["token_sha256"], complaint_id=doc["_id"])
+
+
+def _issued_link(doc: Document, token: str | None, settings: Settings | None) -> str | None:
+    """The survey link to hand out once, if `token` is the one the stored invite holds."""
+    invite = doc.get("survey_invite")
+    if token is None or settings is None or invite is None:
+        return None
+    if invite["token_sha256"] != commands.token_digest(token):
+        return None
+    return settings.survey_link(token)
 
 
 async def _unguarded(
-    store: ComplaintStore, complaint_id: str, decide: Callable[[Document], commands.Change]
+    store: ComplaintStore,
+    complaint_id: str,
+    decide: Callable[[Document], commands.Change],
+    *,
+    survey_token: str | None = None,
+    settings: Settings | None = None,
 ) -> JSONResponse:
     """Like `_guarded` for appends that cannot conflict: retried on a concurrent change."""
     for _ in range(5):
@@ -158,9 +194,13 @@ async def _unguarded(
             change = decide(doc)
         except workflow.ComplaintRuleViolation as error:
             return _refused(doc, error)
+        if not (change.set or change.push or change.events):
+            return _answer(doc, status_code=201)  # nothing to change (e.g. a repeated upload)
+        await _map_survey_link(store, doc, change, survey_token)
         updated = await store.apply(doc, change, version=doc["version"], queued_at=utc_now())
         if updated is not None:
-            return _answer(updated, status_code=201)
+            link = _issued_link(updated, survey_token, settings)
+            return _answer(updated, status_code=201, survey_link=link)
     raise HTTPException(409, "the complaint is changing too often; retry")
 
 
@@ -178,12 +218,16 @@ async def create_complaint(
     settings: SettingsDep,
     actor: Actor,
 ) -> JSONResponse:
-    """Open a complaint with its SLA due times; emits `crm.complaint.opened.v1`."""
+    """Open a complaint with its SLA due times; emits `crm.complaint.opened.v1`.
+
+    A customer id that was merged into another customer opens the complaint on the survivor."""
     received_at = utc_now()
     command = commands.OpenComplaint(
-        **body.model_dump(exclude={"reported_at"}),
+        **body.model_dump(exclude={"reported_at", "attachments", "customer_id"}),
+        customer_id=await store.survivor_of(body.customer_id),
         reported_at=_event_time(body.reported_at, settings),
         actor=actor,
+        attachments=[commands.Attachment(**each.model_dump()) for each in body.attachments],
     )
     try:
         doc, opened = commands.open_complaint(command, received_at=received_at)
@@ -205,11 +249,23 @@ async def stats(
     to: UtcDateTime | None = None,
     category: Category | None = None,
     severity: Severity | None = None,
-    customer_id: str | None = None,
+    customer_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    state: ComplaintState | None = None,
+    assignee: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    team: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    group_by: Annotated[
+        GroupBy | None,
+        Query(
+            description="Also give the metrics per category, severity, state, assignee, "
+            "team, ISO week or month of the report (UTC)"
+        ),
+    ] = None,
 ) -> ComplaintStatsPublic:
     """Counts by category/severity/state, median times (seconds, wall clock from the report)
     to first response and to resolution, breach and reopen rates, top root causes, CSAT —
-    over complaints reported in [from, to)."""
+    over complaints reported in [from, to) matching every filter given; with `group_by`, the
+    same metrics per group in `groups` as well. A customer's statistics include the complaints
+    of customers merged into it (and a merged-away id gives its survivor's)."""
     filters: dict[str, Any] = {}
     reported: dict[str, datetime] = {}
     if from_ is not None:
@@ -221,20 +277,34 @@ async def stats(
     for name, value in (
         ("category", category),
         ("severity", severity),
-        ("customer_id", customer_id),
+        ("customer_id", await store.survivor_of(customer_id) if customer_id else None),
+        ("state", state),
+        ("assignee", assignee),
+        ("team", team),
     ):
         if value is not None:
             filters[name] = str(value)
-    result = complaint_stats(await store.matching(filters))
-    return ComplaintStatsPublic.model_validate(
-        {
-            **result.__dict__,
-            "top_root_causes": [
-                RootCauseCount(root_cause=cause, count=count)
-                for cause, count in result.top_root_causes
-            ],
-        }
+    docs = await store.matching(filters)
+    groups = (
+        [
+            ComplaintGroupStats.model_validate(_metrics(result) | {"key": key})
+            for key, result in grouped_stats(docs, group_by)
+        ]
+        if group_by is not None
+        else []
     )
+    return ComplaintStatsPublic.model_validate(
+        _metrics(complaint_stats(docs)) | {"group_by": group_by, "groups": groups}
+    )
+
+
+def _metrics(result: ComplaintStats) -> dict[str, Any]:
+    return {
+        **result.__dict__,
+        "top_root_causes": [
+            RootCauseCount(root_cause=cause, count=count) for cause, count in result.top_root_causes
+        ],
+    }
 
 
 @router.get(
@@ -252,7 +322,10 @@ async def list_complaints(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=128)] = None,
 ) -> ComplaintsPage:
-    """Complaints matching all given filters, in id order; follow `next_cursor` for more."""
+    """Complaints matching all given filters, in id order; follow `next_cursor` for more.
+    A merged-away `customer_id` lists the complaints of the customer it was merged into."""
+    if customer_id is not None:
+        customer_id = await store.survivor_of(customer_id)
     filters = {
         name: str(value)
         for name, value in (
@@ -383,8 +456,12 @@ async def resolve_complaint(
     actor: Actor,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    """An upheld complaint needs a corrective action; a rejected one may leave it empty."""
+    """An upheld complaint needs a corrective action; a rejected one may leave it empty.
+
+    Opens the complaint's CSAT survey unless it was answered before (a complaint is surveyed
+    once, also across reopens): the answer's `survey_link` is to be sent to the customer."""
     at = _event_time(body.at, settings)
+    token = commands.new_survey_token()
 
     def decide(doc: Document) -> commands.Change:
         resolution = Resolution(
@@ -392,11 +469,18 @@ async def resolve_complaint(
             root_cause=body.root_cause,
             corrective_action=body.corrective_action,
         )
-        return commands.move(
-            doc, ComplaintState.RESOLVED, at=at, actor=actor, resolution=resolution
+        return commands.resolve(
+            doc,
+            resolution,
+            at=at,
+            actor=actor,
+            survey_token=token,
+            survey_valid_for=settings.survey_valid_for,
         )
 
-    return await _guarded(store, complaint_id, if_match, decide)
+    return await _guarded(
+        store, complaint_id, if_match, decide, survey_token=token, settings=settings
+    )
 
 
 @router.post(
@@ -499,5 +583,57 @@ async def answer_survey(
         return commands.answer_survey(
             doc, score=body.score, comment=body.comment, at=at, actor=actor
         )
+
+    return await _unguarded(store, complaint_id, decide)
+
+
+@router.post(
+    "/{complaint_id}/survey/link",
+    status_code=201,
+    response_model=ComplaintPublic,
+    responses={404: {"description": "No such complaint"}, **_CONFLICT},
+    summary="Issue a new survey link for the customer (the previous one stops working)",
+    dependencies=[requires(Scope.COMPLAINTS_WRITE)],
+)
+async def issue_survey_link(
+    complaint_id: str,
+    store: StoreDep,
+    settings: SettingsDep,
+    body: ActionBody | None = None,
+) -> JSONResponse:
+    """For a resolved or closed complaint whose survey is unanswered: the answer's
+    `survey_link` is shown this once (only its hash is kept). 409 before resolution or once
+    the survey was answered."""
+    at = _event_time(body.at if body else None, settings)
+    token = commands.new_survey_token()
+
+    def decide(doc: Document) -> commands.Change:
+        return commands.open_survey(doc, token=token, at=at, valid_for=settings.survey_valid_for)
+
+    return await _unguarded(store, complaint_id, decide, survey_token=token, settings=settings)
+
+
+@router.post(
+    "/{complaint_id}/attachments",
+    status_code=201,
+    response_model=ComplaintPublic,
+    responses={404: {"description": "No such complaint"}, **_CONFLICT},
+    summary="Record an attachment's metadata (the file itself lives in the document store)",
+    dependencies=[requires(Scope.COMPLAINTS_WRITE)],
+)
+async def add_attachment(
+    complaint_id: str,
+    body: AttachmentAdd,
+    store: StoreDep,
+    settings: SettingsDep,
+    actor: Actor,
+) -> JSONResponse:
+    """No If-Match needed: an attachment only adds. The same file (SHA-256) at the same
+    `storage_ref` is recorded once; 409 beyond 50 attachments."""
+    at = _event_time(body.at, settings)
+    attachment = commands.Attachment(**body.model_dump(exclude={"at"}))
+
+    def decide(doc: Document) -> commands.Change:
+        return commands.add_attachment(doc, attachment, uploaded_by=actor, at=at)
 
     return await _unguarded(store, complaint_id, decide)

@@ -18,8 +18,9 @@ from tests.conftest import bearer, unique
 
 @pytest.fixture
 async def app(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
-    # The background breach check is off: tests run it themselves with an injected `now`.
-    settings = Settings(**connection.model_dump(), sla_check_interval_s=0)
+    # The background breach check is off: tests run it themselves with an injected `now`; the
+    # customer-topic consumer too (tests/integration/complaint/test_customers.py runs its own).
+    settings = Settings(**connection.model_dump(), sla_check_interval_s=0, customers_enabled=False)
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application

@@ -114,3 +114,53 @@ async def test_stats_of_one_customer(client: httpx.AsyncClient) -> None:
     assert empty.json()["total"] == 0
     bad = await client.get("/v1/complaints/stats", params={"severity": "huge"})
     assert bad.status_code == 422
+
+
+async def test_stats_filtered_and_grouped_by_assignee_and_month(
+    client: httpx.AsyncClient,
+) -> None:
+    customer = unique("cust")
+    team = unique("team")
+    handled_by: dict[str, list[str]] = {"li": [], "zhang": []}
+    for assignee, acknowledged_hours in (("li", 1), ("li", 3), ("zhang", 2)):
+        complaint = await handled(
+            client,
+            customer,
+            acknowledged_after=timedelta(hours=acknowledged_hours),
+            resolved_after=timedelta(hours=6),
+            resolution={"validity": "rejected", "root_cause": "misuse"},
+        )
+        assigned = await act(client, complaint, "assign", assignee=assignee, team=team)
+        handled_by[assignee].append(assigned.json()["id"])
+    unassigned = await client.post("/v1/complaints", json=complaint_body(customer_id=customer))
+    assert unassigned.status_code == 201
+
+    response = await client.get(
+        "/v1/complaints/stats", params={"customer_id": customer, "group_by": "assignee"}
+    )
+    assert response.status_code == 200, response.text
+    stats = response.json()
+    assert stats["total"] == 4 and stats["group_by"] == "assignee"
+    groups = {group["key"]: group for group in stats["groups"]}
+    assert list(groups) == ["li", "zhang", None]
+    assert groups["li"]["total"] == 2
+    assert groups["li"]["median_first_response_s"] == 2 * 3600
+    assert groups["zhang"]["median_first_response_s"] == 2 * 3600
+    assert groups[None]["by_state"] == {"new": 1}
+
+    by_team = await client.get(
+        "/v1/complaints/stats", params={"team": team, "state": "resolved", "group_by": "month"}
+    )
+    team_stats = by_team.json()
+    assert team_stats["total"] == 3
+    # Reported a day ago: one month, or two when that day crosses a month's turn (UTC).
+    months = [(group["key"], group["total"]) for group in team_stats["groups"]]
+    reported = {(utc_now() - timedelta(days=1, hours=h)).strftime("%Y-%m") for h in (-6, 0)}
+    assert {key for key, _ in months} <= reported
+    assert sum(total for _, total in months) == 3
+    li_only = await client.get("/v1/complaints/stats", params={"assignee": "li", "team": team})
+    assert li_only.json()["total"] == 2 and li_only.json()["groups"] == []
+
+    bad = await client.get("/v1/complaints/stats", params={"group_by": "customer"})
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["query", "group_by"]
