@@ -17,6 +17,7 @@ from services.customer.api.auth import (
     keys_router,
 )
 from services.customer.api.routes import router
+from services.customer.api.transfer import router as transfer_router
 from services.customer.api.view360 import router as view360_router
 from services.customer.console import mount_console
 from services.customer.settings import Settings, get_settings
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(accounts_router)
     app.include_router(keys_router)
+    app.include_router(transfer_router)
     app.include_router(router)
     app.include_router(view360_router)
     if settings.console_enabled:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -101,6 +101,26 @@ class CustomerStore:
                 return
         raise DuplicateExternalId(key, owner)
 
+    async def reserve_new_keys(self, keys: list[tuple[str, str]], *, now: datetime) -> set[int]:
+        """Insert many (key, customer id) reservations in one command; the positions of those
+        whose key was taken already (their customers must go through `reserve_keys`)."""
+        if not keys:
+            return set()
+        docs = [{"_id": key, "customer_id": owner, "at": now} for key, owner in keys]
+        try:
+            await self.keys.insert_many(docs, ordered=False)
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            return {int(e["index"]) for e in errors}
+        return set()
+
+    async def key_holder(self, key: str) -> str | None:
+        """The id of the customer holding an external-id key (e.g. ``erp:C001``), if any."""
+        holder = await self.keys.find_one({"_id": key})
+        return None if holder is None else str(holder["customer_id"])
+
     async def release_keys(self, keys: Iterable[str], customer_id: str) -> None:
         for key in keys:
             await self.keys.delete_one({"_id": key, "customer_id": customer_id})
@@ -117,6 +137,22 @@ class CustomerStore:
         await self.customers.insert_one(stored)
         self._notify()
         return {key: value for key, value in stored.items() if key not in _HIDDEN}
+
+    async def insert_many(self, new: list[tuple[Document, list[Event[Any]], Document]]) -> None:
+        """Insert new customers (document, first events, audit entry) in one command."""
+        if not new:
+            return
+        await self.customers.insert_many(
+            [
+                new_document_with_events(
+                    {**doc, AUDIT_PENDING: [audit], AUDIT_PENDING_COUNT: 1},
+                    events,
+                    queued_at=doc["created_at"],
+                )
+                for doc, events, audit in new
+            ]
+        )
+        self._notify()
 
     async def get(self, customer_id: str) -> Document | None:
         return await self.customers.find_one({"_id": customer_id}, _HIDDEN)
@@ -167,6 +203,22 @@ class CustomerStore:
     ) -> list[Document]:
         cursor = self.customers.find(dict(query), _HIDDEN).sort(sort).limit(limit)
         return [doc async for doc in cursor]
+
+    async def scan(
+        self, query: Mapping[str, Any], sort: list[tuple[str, int]], *, batch_size: int = 500
+    ) -> AsyncIterator[Document]:
+        """Every customer matching `query` in `sort` order, fetched `batch_size` at a time
+        (one query: paging by cursor would rescan the collection per page on FerretDB)."""
+        cursor = self.customers.find(dict(query), _HIDDEN).sort(sort).batch_size(batch_size)
+        async for doc in cursor:
+            yield doc
+
+    async def external_systems(self, query: Mapping[str, Any]) -> set[str]:
+        """The external-id systems (erp, …) used by the customers matching `query`."""
+        systems: set[str] = set()
+        async for doc in self.customers.find(dict(query), {"external_ids": 1}):
+            systems.update(doc.get("external_ids") or {})
+        return systems
 
     # -- audit --------------------------------------------------------------------------------
 

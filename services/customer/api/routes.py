@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from fastapi.responses import JSONResponse
 
 from services.customer import commands
+from services.customer.api.filters import FiltersDep
 from services.customer.api.schemas import (
     CustomerCreate,
     CustomerHistory,
@@ -42,7 +43,6 @@ from services.customer.store import CustomerStore, DuplicateExternalId
 from shared import concurrency
 from shared.auth import Actor, HidesContacts, Scope, requires
 from shared.events import utc_now
-from shared.events.vocabulary import RelationshipStage, ValueTier
 from shared.mongo import Document
 from shared.privacy import mask_contact_fields
 
@@ -174,36 +174,14 @@ async def create_customer(body: CustomerCreate, store: StoreDep, actor: Actor) -
 async def list_customers(
     store: StoreDep,
     hide_contacts: HidesContacts,
-    q: Annotated[
-        str | None,
-        Query(
-            max_length=100,
-            description="Part of a name (Chinese or Latin), phone, e-mail or external id",
-        ),
-    ] = None,
-    grade_override: ValueTier | None = None,
-    tier: Annotated[str | None, Query(max_length=64)] = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
-    owner: Annotated[str | None, Query(max_length=64)] = None,
-    region: Annotated[str | None, Query(max_length=64)] = None,
-    key_account: bool | None = None,
-    relationship_stage: RelationshipStage | None = None,
+    filters: FiltersDep,
     sort: SortKey = SortKey.CREATED_AT,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> CustomersPage:
     """Customers matching every given filter; follow `next_cursor` for the next page."""
-    filters = {
-        "grade_override": grade_override and grade_override.value,
-        "tier": tier,
-        "tags": tag,
-        "owner": owner,
-        "region": region,
-        "key_account": key_account,
-        "relationship_stage": relationship_stage and relationship_stage.value,
-    }
     try:
-        query, order = list_query(filters, q=q, sort=sort, cursor=cursor)
+        query, order = list_query(filters.fields(), q=filters.q, sort=sort, cursor=cursor)
     except InvalidCursor as error:
         raise HTTPException(422, f"cursor: {error}") from error
     docs = await store.page(query, order, limit=limit + 1)

@@ -234,3 +234,32 @@ class DuplicateCandidate(BaseModel):
 class DuplicateCandidates(BaseModel):
     customer_id: str
     candidates: list[DuplicateCandidate]
+
+
+ImportStatus = Literal["created", "updated", "unchanged", "rejected"]
+
+
+class ImportRowResult(BaseModel):
+    row: int = Field(
+        description="CSV: the line the row starts on (header = 1); JSON/NDJSON: its position"
+    )
+    status: ImportStatus
+    external_id: str | None = Field(default=None, description="The row's code in `match`")
+    customer_id: str | None = Field(
+        default=None, description="The customer created or matched (none on a dry run create)"
+    )
+    field: str | None = Field(default=None, description="Rejected: the field at fault")
+    reason: str | None = Field(default=None, description="Rejected: why, field by field")
+
+
+class ImportReport(BaseModel):
+    dry_run: bool
+    match: str = Field(description="The external-id system rows were matched by")
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    stopped: str | None = Field(
+        description="Why the file was not read to its end (rows before it are imported)"
+    )
+    results: list[ImportRowResult] = Field(description="One per row, in file order")
