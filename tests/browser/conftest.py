@@ -2,7 +2,7 @@
 
 The services run with ports shifted next to the demo's and a database prefix of their own; the
 console (in the customer service) calls the others over HTTP on those ports. Chromium is
-Debian's (`scripts/browser-deps` installs it), driven by Playwright through `executable_path`:
+Debian's (`scripts/debian-packages` installs it), driven by Playwright through `executable_path`:
 no browser is ever downloaded. Without chromium the browser tests skip, saying so.
 """
 
@@ -69,7 +69,7 @@ def chromium() -> str:
     path = chromium_path()
     if path is None:
         pytest.skip(
-            "chromium is not installed: run scripts/browser-deps (apt-get install chromium)"
+            "chromium is not installed: run scripts/debian-packages (apt-get install chromium)"
         )
     return path
 
