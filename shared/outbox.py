@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 OUTBOX = "outbox"
 PENDING = "outbox_pending"
 RELAY_LEASES = "outbox_relays"
+READ_CONCURRENCY = 8
 
 
 _write_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -137,6 +140,18 @@ class OutboxRelay:
     collection, renewed every pass. Another replica takes over when the lease expires; a relay
     restarted under the same `relay_id` takes its lease back at once. (Per-document claims
     would need a multi-document update per pass, which FerretDB makes very slow.)
+
+    Finding pending documents is a search on `outbox_pending`, which FerretDB 1.24 answers by
+    reading the whole collection (only `_id` lookups use an index): a pass over a collection of
+    20,000 facts read them all, and an idle relay did so every `poll_interval`. A writer that
+    knows what it just wrote therefore passes the ids to :meth:`hint`; a hinted collection is
+    relayed by `_id` lookups of those documents, and searched (a sweep) only when no hints are
+    waiting and `sweep_interval` (or nine times the last sweep's duration, if longer) has passed
+    since the last sweep. Documents a pass could not finish (a failed send, a lease
+    nearly expired) are hinted again. The sweep is the safety net that loses nothing: hints
+    lost in a crash (the first pass after a start sweeps), events appended by updates that gave
+    no hint, and documents written by another replica (whose relay does not hold the lease) go
+    out with the next sweep: within `sweep_interval` rather than `poll_interval` when idle.
     """
 
     def __init__(
@@ -149,6 +164,7 @@ class OutboxRelay:
         poll_interval: float = 0.25,
         lease: timedelta = timedelta(seconds=30),
         clock: Callable[[], datetime] = utc_now,
+        sweep_interval: float = 5.0,
     ) -> None:
         self.collections = tuple(collections)
         self.producer = producer
@@ -159,11 +175,21 @@ class OutboxRelay:
         self.clock = clock
         self._wake = asyncio.Event()
         self._stopping = False
+        self.sweep_interval = sweep_interval
         self.after_publish: Callable[[], None] | None = None
         """Test hook: called between publishing and removal (fault injection)."""
+        # Per hinted collection: the ids to relay, oldest first (a dict as an ordered set).
+        self._hinted: dict[str, dict[Any, None]] = {}
+        self._next_sweep: dict[str, float] = {}
 
     def notify(self) -> None:
         """Something was just written: relay now instead of at the next poll."""
+        self._wake.set()
+
+    def hint(self, collection: Collection, doc_ids: Iterable[Any]) -> None:
+        """Documents of `collection` were just written with pending events: relay them now,
+        by `_id`, and search that collection only in sweeps from now on (see the class)."""
+        self._hinted.setdefault(collection.name, {}).update(dict.fromkeys(doc_ids))
         self._wake.set()
 
     def stop(self) -> None:
@@ -201,6 +227,8 @@ class OutboxRelay:
         published = documents = failed = 0
         for collection in self.collections:
             if not await self._hold_lease(collection):
+                # The lease holder's sweep relays what we were told about.
+                self._hinted.get(collection.name, {}).clear()
                 continue
             result = await self._relay_collection(collection)
             published += result.published
@@ -233,18 +261,80 @@ class OutboxRelay:
         age = (self.clock() - oldest).total_seconds() if oldest is not None else 0.0
         OUTBOX_OLDEST_AGE.labels(collection.name).set(max(0.0, age))
 
+    async def _pending(self, collection: Collection) -> list[Document] | None:
+        """The documents to relay in this pass, or None when the collection is left alone."""
+        hinted = self._hinted.get(collection.name)
+        if hinted is None:  # nobody gives hints for this collection: search every pass
+            return await self._search(collection)
+        if hinted:
+            ids = list(itertools.islice(hinted, self.batch_size))
+            for doc_id in ids:
+                del hinted[doc_id]
+            # Read again rather than trusting what the writer wrote: an update since (e.g. an
+            # erasure scrubbing a pending event) must go out as it is now.
+            docs = await self._read(collection, ids)
+            return [doc for doc in docs if doc is not None and doc.get(OUTBOX)]
+        if time.monotonic() < self._next_sweep.get(collection.name, 0.0):
+            return None
+        started = time.monotonic()
+        pending = await self._search(collection)
+        # A sweep of a large collection takes seconds on FerretDB: spend at most about a tenth
+        # of the time sweeping (on MongoDB, with its index, this is just `sweep_interval`).
+        took = time.monotonic() - started
+        self._next_sweep[collection.name] = time.monotonic() + max(self.sweep_interval, 9 * took)
+        # Hints that arrived during the search for documents it found are handled here.
+        for doc in pending:
+            hinted.pop(doc["_id"], None)
+        return pending
+
+    async def _read(self, collection: Collection, ids: Sequence[Any]) -> list[Document | None]:
+        """The outboxes of `ids`, by `_id` alone (FerretDB's indexed lookup), a few at a time:
+        FerretDB serves a database from a bounded pool of SQLite connections."""
+        gate = asyncio.Semaphore(READ_CONCURRENCY)
+
+        async def read(doc_id: Any) -> Document | None:
+            async with gate:
+                return await collection.find_one({"_id": doc_id}, {OUTBOX: 1})
+
+        return list(await asyncio.gather(*(read(doc_id) for doc_id in ids)))
+
+    def _retry_later(self, collection: Collection, doc_ids: Sequence[Any]) -> None:
+        """Documents still pending after this pass go to the front of a hinted collection's
+        queue, so a failed send is retried without waiting for a sweep, and before anything
+        written since. A broker killed mid-pass may have kept events it never acknowledged;
+        retried first, their copies follow the originals closely enough for the consumers'
+        dedupe windows (the scorer remembers a customer's last 64 event ids) — retried last,
+        after a long outage's backlog, they were counted twice (tests/system/
+        test_infrastructure_faults.py)."""
+        hinted = self._hinted.get(collection.name)
+        if hinted is not None:
+            waiting = dict(hinted)
+            hinted.clear()
+            hinted.update(dict.fromkeys(doc_ids))
+            hinted.update(waiting)
+
+    async def _search(self, collection: Collection) -> list[Document]:
+        cursor = collection.find({PENDING: {"$gt": 0}}, {OUTBOX: 1}).limit(self.batch_size)
+        return [doc async for doc in cursor]
+
     async def _relay_collection(self, collection: Collection) -> RelayPass:
         leased_at = self.clock()
-        pending = [
-            doc
-            async for doc in collection.find({PENDING: {"$gt": 0}}, {OUTBOX: 1}).limit(
-                self.batch_size
-            )
-        ]
+        pending = await self._pending(collection)
+        if pending is None:
+            return RelayPass(0, 0, 0)
         self._observe_backlog(collection, pending)
         if not pending:
             return RelayPass(0, 0, 0)
+        try:
+            return await self._publish(collection, pending, leased_at)
+        except BaseException:
+            # The broker or Mongo failed mid-pass: what this pass took stays pending.
+            self._retry_later(collection, [doc["_id"] for doc in pending])
+            raise
 
+    async def _publish(
+        self, collection: Collection, pending: list[Document], leased_at: datetime
+    ) -> RelayPass:
         # Send everything first and wait for the acks together: one round trip per batch,
         # while the idempotent producer keeps each document's events in order on its key.
         sends: list[tuple[Document, list[asyncio.Future[Any]]]] = []
@@ -258,6 +348,7 @@ class OutboxRelay:
             self.after_publish()
 
         removals = []
+        unsent: list[Any] = []
         published = failed = 0
         position = 0
         for doc, futures in sends:
@@ -270,6 +361,8 @@ class OutboxRelay:
                 acked.append(entry)
             failed += len(futures) - len(acked)
             published += len(acked)
+            if len(acked) < len(futures):
+                unsent.append(doc["_id"])
             if acked:
                 # FerretDB's $pull only matches whole values, so remove the exact entries read;
                 # entries appended meanwhile stay for the next pass.
@@ -283,11 +376,13 @@ class OutboxRelay:
         if self.clock() < leased_at + self.lease * 0.8:
             async with write_lock(collection):
                 await bulk_update(collection, removals)
+            self._retry_later(collection, unsent)
         else:
             # The pass outlived (most of) the lease, so another relay may be publishing the same
             # entries now; leave removal to it rather than decrementing the counter twice.
             # What we published stays pending and is published again: a duplicate, dropped.
             log.warning("outbox relay %s: lease nearly expired, not removing", self.relay_id)
+            self._retry_later(collection, [doc["_id"] for doc in pending])
         if failed:
             first_error = next(r for r in results if isinstance(r, BaseException))
             log.warning(

@@ -18,6 +18,7 @@ from services.interaction.store import (
     CUSTOMERS_PROCESSED,
     INGEST_PROCESSED,
     ActivityStore,
+    CustomerStatusStore,
     ReferenceStore,
 )
 from shared.consumer import EventConsumer, ProcessedEvents
@@ -33,12 +34,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app: FastAPI
 
     async def on_startup(runtime: Runtime) -> None:
-        store = ActivityStore(runtime.database, notify=runtime.relay.notify)
+        store = ActivityStore(
+            runtime.database, notify=runtime.relay.notify, hint=runtime.relay.hint
+        )
         app.state.activities = store
         app.state.ingest = None
         refs = ReferenceStore(runtime.database)
         app.state.references = refs
         app.state.customer_refs = None
+        status = CustomerStatusStore(runtime.database)
+        app.state.customer_status = status
         with contextlib.suppress(ConnectionFailure):  # created on a later start
             await store.ensure_indexes()
             await refs.ensure_indexes()
@@ -48,13 +53,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "ingest": (
                 settings.ingest_group_id,
                 CONTACT_CENTER_INGEST,
-                ingest_handlers(store, refs, clock=utc_now),
+                ingest_handlers(store, refs, status, clock=utc_now),
                 INGEST_PROCESSED,
             ),
             "customer_refs": (
                 settings.customers_group_id,
                 CUSTOMER,
-                customer_handlers(store, refs, clock=utc_now),
+                customer_handlers(store, refs, status, clock=utc_now),
                 CUSTOMERS_PROCESSED,
             ),
         }

@@ -2,6 +2,15 @@
 
 Single facts answer 201 when recorded and 200 when the same fact was already there (same
 source id). Batches answer 200 with one result per item; a bad item rejects only itself.
+
+A fact may name its customer by a reference instead of an id (`phone:…`, `email:…`,
+`erp:…`, as on the ingest topic): it is recorded under the customer that has it, or parked
+(202, status "parked") until such a customer appears, and then recorded.
+
+A customer id the archive merged away keeps resolving, as in the customer service: facts sent
+for it are recorded under the survivor (the answer's `customer_id` names it), and its timeline
+and contact statistics answer 200 with the survivor's (`Content-Location` names the survivor's
+resource). Facts for an erased customer get 410 (in a batch: that item is rejected).
 """
 
 from __future__ import annotations
@@ -9,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.interaction.api import intake
@@ -28,10 +37,16 @@ from services.interaction.api.schemas import (
     TimelineEntry,
     TimelinePage,
 )
-from services.interaction.domain import activities, timeline
+from services.interaction.domain import activities, references, timeline
 from services.interaction.domain.activities import Kind, Recorded
+from services.interaction.domain.merge import ErasedCustomer
 from services.interaction.settings import Settings
-from services.interaction.store import ActivityStore, Outcome, ReferenceStore
+from services.interaction.store import (
+    ActivityStore,
+    CustomerStatusStore,
+    Outcome,
+    ReferenceStore,
+)
 from shared.auth import Actor, Scope, requires
 from shared.events import utc_now
 from shared.events.envelope import EventTimeInFuture, UtcDateTime
@@ -50,6 +65,11 @@ def get_references(request: Request) -> ReferenceStore:
     return refs
 
 
+def get_customer_status(request: Request) -> CustomerStatusStore:
+    status: CustomerStatusStore = request.app.state.customer_status
+    return status
+
+
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -62,6 +82,7 @@ def get_clock(request: Request) -> Clock:
 
 StoreDep = Annotated[ActivityStore, Depends(get_store)]
 ReferencesDep = Annotated[ReferenceStore, Depends(get_references)]
+StatusDep = Annotated[CustomerStatusStore, Depends(get_customer_status)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 CorrelationId = Annotated[
@@ -70,18 +91,65 @@ CorrelationId = Annotated[
 
 _RECORDED: dict[int | str, dict[str, Any]] = {
     200: {"model": RecordedPublic, "description": "Already recorded (same source id)"},
+    202: {
+        "model": RecordedPublic,
+        "description": "Parked: addressed by a reference no customer has yet",
+    },
+    410: {"description": "The customer was erased; no facts are recorded for it"},
 }
 
 
-async def _record(store: ActivityStore, decide: Any, clock: Clock) -> JSONResponse:
+async def _by_reference(refs: ReferenceStore, recorded: Recorded, clock: Clock) -> Recorded | None:
+    """A fact addressed by a customer reference, readdressed to the customer that has it;
+    None when none has it yet: then it is parked, and recorded when that customer appears
+    (the same path as the ingest topic's). A fact addressed by customer id is returned as is."""
+    reference = references.reference_in(recorded.document["customer_id"])
+    if reference is None:
+        return recorded
+    customer_id = await refs.lookup(reference)
+    if customer_id is None:
+        parked_id = await refs.park(reference, recorded.event, at=clock.now, fact=recorded.document)
+        # Looked up again after parking: a customer that appeared in between has had its
+        # parked events recorded already, possibly before this one was parked.
+        customer_id = await refs.lookup(reference)
+        if customer_id is None:
+            return None
+        await refs.unpark(parked_id)
+    return activities.resolved_reference(recorded, customer_id)
+
+
+async def _record(
+    store: ActivityStore,
+    status: CustomerStatusStore,
+    decide: Any,
+    clock: Clock,
+    refs: ReferenceStore | None = None,
+) -> JSONResponse:
     try:
         recorded: Recorded = decide()
     except EventTimeInFuture as error:
         raise HTTPException(422, str(error)) from error
+    if refs is not None:
+        resolved = await _by_reference(refs, recorded, clock)
+        if resolved is None:
+            parked = RecordedPublic(
+                id=recorded.id,
+                kind=Kind(recorded.document["kind"]),
+                customer_id=recorded.document["customer_id"],
+                status="parked",
+                event_id=recorded.event.id,
+            )
+            return JSONResponse(parked.model_dump(mode="json"), status_code=202)
+        recorded = resolved
+    try:
+        recorded = await status.addressed(recorded)
+    except ErasedCustomer as error:
+        raise HTTPException(410, str(error)) from error
     created = await store.insert(recorded, queued_at=clock.now)
     body = RecordedPublic(
         id=recorded.id,
         kind=Kind(recorded.document["kind"]),
+        customer_id=recorded.document["customer_id"],
         status="accepted" if created else "duplicate",
         event_id=recorded.event.id,
     )
@@ -99,6 +167,8 @@ async def _record(store: ActivityStore, decide: Any, clock: Clock) -> JSONRespon
 async def record_interaction(
     body: InteractionCreate,
     store: StoreDep,
+    refs: ReferencesDep,
+    status: StatusDep,
     clock: ClockDep,
     actor: Actor,
     correlation_id: CorrelationId = None,
@@ -107,8 +177,10 @@ async def record_interaction(
     (source_system, external_id)."""
     return await _record(
         store,
+        status,
         lambda: intake.interaction(body, clock, actor=actor, correlation_id=correlation_id),
         clock,
+        refs,
     )
 
 
@@ -123,13 +195,19 @@ async def record_interaction(
 async def place_order(
     body: OrderCreate,
     store: StoreDep,
+    refs: ReferencesDep,
+    status: StatusDep,
     clock: ClockDep,
     actor: Actor,
     correlation_id: CorrelationId = None,
 ) -> JSONResponse:
     """Record one order; emits `crm.order.placed.v1`. Idempotent by order id."""
     return await _record(
-        store, lambda: intake.order(body, clock, actor=actor, correlation_id=correlation_id), clock
+        store,
+        status,
+        lambda: intake.order(body, clock, actor=actor, correlation_id=correlation_id),
+        clock,
+        refs,
     )
 
 
@@ -151,6 +229,7 @@ async def _order(store: ActivityStore, order_id: str) -> dict[str, Any]:
 async def cancel_order(
     order_id: str,
     store: StoreDep,
+    status: StatusDep,
     clock: ClockDep,
     actor: Actor,
     body: OrderCancel | None = None,
@@ -161,6 +240,7 @@ async def cancel_order(
     order = await _order(store, order_id)
     return await _record(
         store,
+        status,
         lambda: activities.cancel_order(
             activities.CancelOrder(
                 order_id=order_id,
@@ -189,6 +269,7 @@ async def return_order(
     order_id: str,
     body: OrderReturn,
     store: StoreDep,
+    status: StatusDep,
     clock: ClockDep,
     actor: Actor,
     correlation_id: CorrelationId = None,
@@ -197,6 +278,7 @@ async def return_order(
     order = await _order(store, order_id)
     return await _record(
         store,
+        status,
         lambda: activities.return_order(
             activities.ReturnOrder(
                 order_id=order_id,
@@ -217,6 +299,8 @@ async def return_order(
 async def _batch(
     body: BatchRequest,
     store: ActivityStore,
+    refs: ReferenceStore,
+    status: CustomerStatusStore,
     clock: Clock,
     *,
     kind: str | None,
@@ -229,10 +313,21 @@ async def _batch(
         item = intake.batch_item(raw, clock, kind=kind, actor=actor, correlation_id=correlation_id)
         if isinstance(item, str):
             results.append(BatchItemResult(index=index, status="rejected", reason=item))
+            continue
+        resolved = await _by_reference(refs, item, clock)
+        if resolved is None:
+            results.append(BatchItemResult(index=index, status="parked", id=item.id))
         else:
-            good.append((index, item))
-    outcomes = await store.insert_many([r for _, r in good], queued_at=clock.now)
-    for (index, recorded), (outcome, reason) in zip(good, outcomes, strict=True):
+            good.append((index, resolved))
+    addressed = await status.addressed_many([recorded for _, recorded in good])
+    kept: list[tuple[int, Recorded]] = []
+    for (index, _), fact in zip(good, addressed, strict=True):
+        if isinstance(fact, str):  # an erased customer's
+            results.append(BatchItemResult(index=index, status="rejected", reason=fact))
+        else:
+            kept.append((index, fact))
+    outcomes = await store.insert_many([r for _, r in kept], queued_at=clock.now)
+    for (index, recorded), (outcome, reason) in zip(kept, outcomes, strict=True):
         results.append(
             BatchItemResult(index=index, status=outcome.value, id=recorded.id, reason=reason)
         )
@@ -244,6 +339,7 @@ async def _batch(
         accepted=counts[Outcome.ACCEPTED],
         duplicate=counts[Outcome.DUPLICATE],
         rejected=counts[Outcome.REJECTED],
+        parked=counts[Outcome.PARKED],
         results=results,
     )
 
@@ -258,13 +354,23 @@ async def _batch(
 async def record_interactions(
     body: BatchRequest,
     store: StoreDep,
+    refs: ReferencesDep,
+    status: StatusDep,
     clock: ClockDep,
     actor: Actor,
     correlation_id: CorrelationId = None,
 ) -> BatchResult:
-    """Each item is an interaction body; one result per item (accepted, duplicate, rejected)."""
+    """Each item is an interaction body; one result per item (accepted, duplicate, rejected,
+    parked)."""
     return await _batch(
-        body, store, clock, kind="interaction", actor=actor, correlation_id=correlation_id
+        body,
+        store,
+        refs,
+        status,
+        clock,
+        kind="interaction",
+        actor=actor,
+        correlation_id=correlation_id,
     )
 
 
@@ -278,12 +384,30 @@ async def record_interactions(
 async def record_batch(
     body: BatchRequest,
     store: StoreDep,
+    refs: ReferencesDep,
+    status: StatusDep,
     clock: ClockDep,
     actor: Actor,
     correlation_id: CorrelationId = None,
 ) -> BatchResult:
     """Each item has `kind` (interaction or order) and that kind's body."""
-    return await _batch(body, store, clock, kind=None, actor=actor, correlation_id=correlation_id)
+    return await _batch(
+        body, store, refs, status, clock, kind=None, actor=actor, correlation_id=correlation_id
+    )
+
+
+async def _survivor(
+    status: CustomerStatusStore, customer_id: str, response: Response, resource: str
+) -> str:
+    """The id whose facts answer for `customer_id`: the survivor when it was merged away.
+
+    200 with the survivor's data rather than a redirect, as the customer service answers for
+    merged ids. An erased customer answers with what is left: facts without personal data.
+    """
+    survivor = (await status.resolve(customer_id)).customer_id
+    if survivor != customer_id:
+        response.headers["Content-Location"] = f"/v1/customers/{survivor}/{resource}"
+    return survivor
 
 
 @router.get(
@@ -295,6 +419,8 @@ async def record_batch(
 async def customer_timeline(
     customer_id: str,
     store: StoreDep,
+    status: StatusDep,
+    response: Response,
     channel: Channel | None = None,
     kind: Kind | None = None,
     from_: Annotated[UtcDateTime | None, Query(alias="from")] = None,
@@ -302,7 +428,9 @@ async def customer_timeline(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=300)] = None,
 ) -> TimelinePage:
-    """Entries with event time in [from, to); follow `next_cursor` for older ones."""
+    """Entries with event time in [from, to); follow `next_cursor` for older ones. A merged
+    customer's id answers with the survivor's timeline (`Content-Location` names it)."""
+    customer_id = await _survivor(status, customer_id, response, "timeline")
     query = timeline.TimelineQuery(
         channel=channel.value if channel else None,
         kind=kind,
@@ -327,9 +455,16 @@ async def customer_timeline(
     dependencies=[requires(Scope.INTERACTIONS_READ)],
 )
 async def customer_contact_stats(
-    customer_id: str, store: StoreDep, as_of: UtcDateTime | None = None
+    customer_id: str,
+    store: StoreDep,
+    status: StatusDep,
+    response: Response,
+    as_of: UtcDateTime | None = None,
 ) -> ContactStatsPublic:
-    """Statistics as of `as_of` (default now), over the customer's contacts and orders."""
+    """Statistics as of `as_of` (default now), over the customer's contacts and orders. A
+    merged customer's id answers with the survivor's (`customer_id` and `Content-Location`
+    name it)."""
+    customer_id = await _survivor(status, customer_id, response, "contact-stats")
     moment: datetime = as_of or utc_now()
     stats = timeline.contact_stats(await store.of_customer(customer_id), as_of=moment)
     return ContactStatsPublic(customer_id=customer_id, **stats.__dict__)

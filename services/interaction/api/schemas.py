@@ -86,13 +86,17 @@ class BatchRequest(RequestBody):
     )
 
 
-Status = Literal["accepted", "duplicate", "rejected"]
+Status = Literal["accepted", "duplicate", "rejected", "parked"]
 
 
 class RecordedPublic(BaseModel):
     id: str
     kind: Kind
-    status: Literal["accepted", "duplicate"]
+    customer_id: str = Field(
+        description="The customer it is recorded under (a merged id's survivor, or the "
+        "customer a reference belongs to); the reference itself while parked"
+    )
+    status: Literal["accepted", "duplicate", "parked"]
     event_id: str
 
 
@@ -107,6 +111,9 @@ class BatchResult(BaseModel):
     accepted: int
     duplicate: int
     rejected: int
+    parked: int = Field(
+        default=0, description="Addressed by a reference no customer has yet: recorded later"
+    )
     results: list[BatchItemResult]
 
 
@@ -132,6 +139,9 @@ class TimelineEntry(BaseModel):
     amount: Decimal | None = None
     currency: str | None = None
     reason: str | None = None
+    erased_at: datetime | None = Field(
+        default=None, description="When the customer's personal data was removed from it"
+    )
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> TimelineEntry:

@@ -97,6 +97,26 @@ class Recorded:
         return doc_id
 
 
+def readdressed(recorded: Recorded, customer_id: str) -> Recorded:
+    """The same fact recorded under another customer (the survivor of a merged id it was
+    addressed to): same document and event ids, so idempotence holds across the merge;
+    `merged_from` keeps the id it was addressed to."""
+    addressed_to = recorded.document["customer_id"]
+    if addressed_to == customer_id:
+        return recorded
+    document = {**recorded.document, "customer_id": customer_id, "merged_from": addressed_to}
+    return Recorded(document, recorded.event.model_copy(update={"subject": customer_id}))
+
+
+def resolved_reference(recorded: Recorded, customer_id: str) -> Recorded:
+    """The same fact, sent with a customer reference (`phone:…`, `email:…`, `erp:…`) as its
+    customer, recorded under the customer the reference belongs to; `addressed_as` keeps the
+    reference. Same document and event ids: resending it by id or by reference is a repeat."""
+    reference = recorded.document["customer_id"]
+    document = {**recorded.document, "customer_id": customer_id, "addressed_as": reference}
+    return Recorded(document, recorded.event.model_copy(update={"subject": customer_id}))
+
+
 def to_millis(moment: datetime) -> datetime:
     """`moment` cut to what Mongo stores (milliseconds), so stored and emitted times agree."""
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

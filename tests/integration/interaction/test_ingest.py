@@ -28,6 +28,7 @@ from shared.producer import EventProducer
 from shared.settings import ConnectionSettings
 from shared.topics import CONTACT_CENTER_INGEST, CUSTOMER, INTERACTION, TopicSpec
 from tests.conftest import bearer, unique
+from tests.integration.interaction.conftest import interaction_body
 from tests.integration.messaging_support import TopicTail, header
 
 
@@ -244,3 +245,63 @@ async def test_event_for_unknown_customer_is_parked_then_resolved(
     doc = await stored(store, activities.interaction_id_for("cc-avaya", call_id))
     assert doc["customer_id"] == customer
     assert await refs.parked_for(f"erp:{erp}") == []
+
+
+async def test_http_facts_by_reference_resolve_or_wait_for_their_customer(
+    ingest_app: FastAPI, producer: EventProducer
+) -> None:
+    """Over HTTP as on the ingest topic: a phone of a known customer resolves; an ERP code no
+    customer has yet is parked (202), listed, and recorded once the customer appears; the
+    same fact resent by reference after that is a duplicate."""
+    refs: ReferenceStore = ingest_app.state.references
+    store: ActivityStore = ingest_app.state.activities
+    known, erp = unique("cust"), unique("K")
+    digits = f"86139{uuid.uuid4().int % 10**8:08d}"
+    await producer.publish_records([customer_created(known, phone=f"+{digits}")])
+
+    async def phone_known() -> bool:
+        return await refs.lookup(f"phone:+{digits}") == known
+
+    await wait_for(phone_known, "the customer's phone never reached the read model")
+    by_phone = interaction_body(customer_id=f"phone:{digits}")
+    waiting = interaction_body(customer_id=f"erp:{erp}")
+    transport = httpx.ASGITransport(app=ingest_app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://svc", headers=bearer()
+    ) as http:
+        resolved = await http.post("/v1/interactions", json=by_phone)
+        assert resolved.status_code == 201, resolved.text
+        assert resolved.json()["customer_id"] == known
+        parked = await http.post("/v1/interactions", json=waiting)
+        assert parked.status_code == 202, parked.text
+        assert parked.json()["status"] == "parked"
+        batch = await http.post(
+            "/v1/interactions:batch",
+            json={"items": [interaction_body(customer_id=f"erp:{erp}"), by_phone]},
+        )
+        assert batch.status_code == 200, batch.text
+        assert [r["status"] for r in batch.json()["results"]] == ["parked", "duplicate"]
+        assert batch.json()["parked"] == 1
+        listed = {entry["reference"] for entry in (await http.get("/v1/parked")).json()}
+        assert f"erp:{erp}" in listed
+
+        customer = unique("cust")
+        await producer.publish_records([customer_created(customer, erp=erp)])
+        doc = await stored(
+            store, activities.interaction_id_for("cc-genesys", waiting["external_id"])
+        )
+        assert doc["customer_id"] == customer
+
+        async def unparked() -> bool:
+            return await refs.parked_for(f"erp:{erp}") == []
+
+        await wait_for(unparked, "the parked facts were not recorded")
+        again = await http.post("/v1/interactions", json=waiting)
+        assert again.status_code == 200, again.text
+        assert again.json() | {"status": "duplicate", "customer_id": customer} == again.json()
+    stored_by_phone = await store.get(
+        activities.interaction_id_for("cc-genesys", by_phone["external_id"])
+    )
+    assert stored_by_phone is not None
+    assert stored_by_phone["customer_id"] == known
+    assert stored_by_phone["addressed_as"] == f"phone:{digits}"  # as it was sent
