@@ -94,9 +94,12 @@ def header(record: ConsumerRecord, name: str) -> str | None:
     return None
 
 
-async def wait_until_assigned(connection: ConnectionSettings, group: str) -> None:
-    """Until `group` is Stable with members: a consumer starting at "latest" has fixed its
-    offsets only then, and would skip what is produced before."""
+async def wait_until_assigned(
+    connection: ConnectionSettings, group: str, *, members: int = 1, exactly: bool = False
+) -> None:
+    """Until `group` is Stable with (at least, or `exactly`) `members` members: a consumer
+    starting at "latest" has fixed its offsets only then, and would skip what is produced
+    before."""
     admin = AIOKafkaAdminClient(bootstrap_servers=connection.kafka_bootstrap_servers)
     await admin.start()
     try:
@@ -104,7 +107,10 @@ async def wait_until_assigned(connection: ConnectionSettings, group: str) -> Non
             while True:
                 described = await admin.describe_consumer_groups([group])
                 state = described[0].to_object()["groups"][0]
-                if state["state"] == "Stable" and state["members"]:
+                count = len(state["members"])
+                if state["state"] == "Stable" and (
+                    count == members if exactly else count >= members
+                ):
                     await asyncio.sleep(2)  # offsets are resolved right after assignment
                     return
                 await asyncio.sleep(0.5)

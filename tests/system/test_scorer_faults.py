@@ -28,6 +28,7 @@ from shared.mongo import MongoClient
 from shared.producer import EventProducer
 from shared.settings import ConnectionSettings
 from tests.conftest import own_databases, unique
+from tests.integration.messaging_support import wait_until_assigned
 from tests.integration.scoring.test_worker import (
     delete_changelogs,
     partitions_of,
@@ -96,6 +97,63 @@ def clean_pass(events: list[Event[Any]]) -> dict[str, tuple[float, float, int]]:
     return expected
 
 
+async def produce(producer: EventProducer, events: list[Event[Any]]) -> None:
+    for first in range(0, len(events), 500):
+        await producer.publish(events[first : first + 500])
+        await asyncio.sleep(0.15)  # about 3,000 events/s: the stream outlives the kills
+
+
+async def wait_until_complete(
+    scores: Any, expected: dict[str, tuple[float, float, int]], logs: list[Path]
+) -> dict[str, dict[str, Any]]:
+    """The stored scores once every customer's has counted all its orders (4 min at most)."""
+    deadline = time.monotonic() + 240
+    while True:
+        stored = {doc["_id"]: doc async for doc in scores.find({})}
+        done = [
+            c
+            for c, (_, _, n) in expected.items()
+            if c in stored and stored[c]["features"]["orders"] >= n
+        ]
+        if len(done) == len(expected):
+            return stored
+        counted = sum(doc["features"]["orders"] for doc in stored.values())
+        assert time.monotonic() < deadline, (
+            f"{len(done)}/{len(expected)} customers complete, {len(stored)} scored, "
+            f"{counted}/{sum(n for _, _, n in expected.values())} orders counted\n"
+            + "\n".join(read_log(log) for log in logs)
+        )
+        await asyncio.sleep(1)
+
+
+def differences(
+    stored: dict[str, dict[str, Any]], expected: dict[str, tuple[float, float, int]]
+) -> dict[str, tuple[float, float, int]]:
+    """The customers whose stored (risk, loyalty, orders) differ from the clean pass."""
+    return {
+        customer: (doc["churn"]["risk"], doc["loyalty"]["score"], doc["features"]["orders"])
+        for customer, doc in stored.items()
+        if (doc["churn"]["risk"], doc["loyalty"]["score"], doc["features"]["orders"])
+        != pytest.approx(expected[customer])
+    }
+
+
+def worker_options(
+    own: ConnectionSettings, app_id: str, partitions: int, directory: Path
+) -> dict[str, Any]:
+    return {
+        "app_id": app_id,
+        "partitions": partitions,
+        "directory": directory,
+        "database_prefix": own.mongo_database_prefix,
+        "extra_env": {
+            "CRM_SWEEP_INTERVAL_S": "3600",  # only events move the scores here
+            # A killed worker's partitions move on after this (60 s by default).
+            "CRM_FAUST_SESSION_TIMEOUT_S": "8",
+        },
+    }
+
+
 @pytest.mark.hang_limit(600)
 async def test_three_kills_during_a_stream_lose_nothing_and_count_nothing_twice(
     connection: ConnectionSettings, mongo_client: MongoClient, tmp_path: Path
@@ -106,31 +164,16 @@ async def test_three_kills_during_a_stream_lose_nothing_and_count_nothing_twice(
     events = stream_of_orders()
     producer = EventProducer(connection, client_id=unique("faults-producer"))
     await producer.start()
-    options: dict[str, Any] = {
-        "app_id": app_id,
-        "partitions": partitions,
-        "directory": tmp_path,
-        "database_prefix": own.mongo_database_prefix,
-        "extra_env": {
-            "CRM_SWEEP_INTERVAL_S": "3600",  # only events move the scores here
-            # A killed worker's partitions move on after this (60 s by default).
-            "CRM_FAUST_SESSION_TIMEOUT_S": "8",
-        },
-    }
+    options = worker_options(own, app_id, partitions, tmp_path)
+    expected = clean_pass(events)
     kills = 0
     await start_group_at_the_end(connection, app_id)
     try:
-
-        async def produce() -> None:
-            for first in range(0, EVENTS, 500):
-                await producer.publish(events[first : first + 500])
-                await asyncio.sleep(0.15)  # about 3,000 events/s: the stream outlives the kills
-
         for run in range(KILLS + 1):
             log = tmp_path / f"worker-{run}.log"
             with run_worker(connection, log_path=log, **options) as worker:
                 if run == 0:
-                    streaming = asyncio.ensure_future(produce())
+                    streaming = asyncio.ensure_future(produce(producer, events))
                 if run < KILLS:
                     await asyncio.sleep(2.5)
                     worker.send_signal(signal.SIGKILL)
@@ -139,28 +182,53 @@ async def test_three_kills_during_a_stream_lose_nothing_and_count_nothing_twice(
                     continue
                 await streaming
                 scores = mongo_client[own.mongo_database_prefix + "crm_scoring"][SCORES]
-                expected = clean_pass(events)
-                deadline = time.monotonic() + 240
-                while True:
-                    stored = {doc["_id"]: doc async for doc in scores.find({})}
-                    done = [
-                        c
-                        for c, (_, _, n) in expected.items()
-                        if c in stored and stored[c]["features"]["orders"] >= n
-                    ]
-                    if len(done) == len(expected):
-                        break
-                    assert time.monotonic() < deadline, (
-                        f"{len(done)}/{len(expected)} customers complete\n" + read_log(log)
-                    )
-                    await asyncio.sleep(1)
+                stored = await wait_until_complete(scores, expected, [log])
         assert kills == KILLS
-        wrong = {
-            customer: (doc["churn"]["risk"], doc["loyalty"]["score"], doc["features"]["orders"])
-            for customer, doc in stored.items()
-            if (doc["churn"]["risk"], doc["loyalty"]["score"], doc["features"]["orders"])
-            != pytest.approx(expected[customer])
-        }
+        wrong = differences(stored, expected)
+        assert wrong == {}, f"{len(wrong)} customers differ from a clean pass"
+    finally:
+        await producer.stop()
+        await delete_changelogs(connection, app_id)
+
+
+@pytest.mark.hang_limit(600)
+async def test_the_other_worker_takes_over_when_one_of_two_is_killed(
+    connection: ConnectionSettings, mongo_client: MongoClient, tmp_path: Path
+) -> None:
+    """Two workers in one group share the partitions; one is killed mid-stream, the other is
+    given its partitions (rebalance), rebuilds their table entries from the changelog and
+    finishes the stream: scores equal a clean pass."""
+    own = own_databases(connection, unique("scaleout").replace("-", "_"))
+    app_id = unique("scoring-scaleout")
+    partitions = await partitions_of(connection, topics.INTERACTION.name)
+    events = stream_of_orders()
+    producer = EventProducer(connection, client_id=unique("scaleout-producer"))
+    await producer.start()
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    expected = clean_pass(events)
+    await start_group_at_the_end(connection, app_id)
+    try:
+        homes = [tmp_path / "first", tmp_path / "second"]
+        for home in homes:
+            home.mkdir()
+        first_options = worker_options(own, app_id, partitions, homes[0])
+        second_options = worker_options(own, app_id, partitions, homes[1])
+        with (
+            run_worker(connection, log_path=logs[0], **first_options) as first,
+            run_worker(connection, log_path=logs[1], **second_options),
+        ):
+            await wait_until_assigned(connection, app_id, members=2)
+            streaming = asyncio.ensure_future(produce(producer, events))
+            await asyncio.sleep(3)
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            # The group notices the dead member after its session timeout and gives all
+            # partitions to the other one.
+            await wait_until_assigned(connection, app_id, members=1, exactly=True)
+            await streaming
+            scores = mongo_client[own.mongo_database_prefix + "crm_scoring"][SCORES]
+            stored = await wait_until_complete(scores, expected, logs)
+        wrong = differences(stored, expected)
         assert wrong == {}, f"{len(wrong)} customers differ from a clean pass"
     finally:
         await producer.stop()
