@@ -116,3 +116,30 @@ async def wait_until_assigned(
                 await asyncio.sleep(0.5)
     finally:
         await admin.close()
+
+
+async def group_at_end(connection: ConnectionSettings, *topics: TopicSpec) -> str:
+    """A new consumer group whose committed offsets are the topics' current ends.
+
+    Own group per test: another test session running at the same time cannot take our
+    partitions, and old messages (earlier runs' poison included) are not read again.
+    """
+    group = unique("test-group")
+    offsets: dict[TopicPartition, int] = {}
+    for topic in topics:
+        tail = TopicTail(connection, topic.name)
+        await tail.mark()
+        assert tail.start_offsets, f"{topic.name} does not exist"
+        offsets |= tail.start_offsets
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=connection.kafka_bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(offsets)
+    finally:
+        await consumer.stop()
+    return group

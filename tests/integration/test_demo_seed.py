@@ -40,7 +40,7 @@ from shared.demo.world import CustomerStory, WorldConfig, generate, story
 from shared.settings import ConnectionSettings
 from shared.topics import CONTACT_CENTER_INGEST, CUSTOMER
 from tests.conftest import own_databases, unique
-from tests.integration.interaction.test_ingest import group_at_end
+from tests.integration.messaging_support import group_at_end
 
 pytestmark = pytest.mark.stack
 

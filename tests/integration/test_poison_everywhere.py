@@ -48,8 +48,8 @@ from shared.producer import EventProducer
 from shared.settings import ConnectionSettings
 from shared.topics import COMPLAINT, CONTACT_CENTER_INGEST, CUSTOMER, INTERACTION, SCORES, TopicSpec
 from tests.conftest import own_databases, unique
-from tests.integration.customer.test_360_view import group_at_end, score_event
-from tests.integration.messaging_support import TopicTail, header
+from tests.integration.customer.test_360_view import score_event
+from tests.integration.messaging_support import TopicTail, group_at_end, header
 from tests.integration.scoring.test_worker import delete_changelogs, partitions_of, run_worker
 
 pytestmark = pytest.mark.stack
@@ -174,22 +174,22 @@ async def consumers(
                 audit_move_interval_s=0,
                 view360_enabled=True,
                 view360_group_id=await group_at_end(
-                    connection, (SCORES, INTERACTION, COMPLAINT, CUSTOMER)
+                    connection, SCORES, INTERACTION, COMPLAINT, CUSTOMER
                 ),
             )
         ),
         interaction_app(
             InteractionSettings(
                 **own.model_dump(),
-                ingest_group_id=await group_at_end(connection, (CONTACT_CENTER_INGEST,)),
-                customers_group_id=await group_at_end(connection, (CUSTOMER,)),
+                ingest_group_id=await group_at_end(connection, CONTACT_CENTER_INGEST),
+                customers_group_id=await group_at_end(connection, CUSTOMER),
             )
         ),
         complaint_app(
             ComplaintSettings(
                 **own.model_dump(),
                 sla_check_interval_s=0,
-                merge_erase_group_id=await group_at_end(connection, (CUSTOMER,)),
+                merge_erase_group_id=await group_at_end(connection, CUSTOMER),
             )
         ),
     ]

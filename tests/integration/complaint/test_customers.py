@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 
 from services.complaint.app import create_app
@@ -28,27 +27,9 @@ from shared.settings import ConnectionSettings
 from shared.topics import CUSTOMER
 from tests.conftest import bearer, unique
 from tests.integration.complaint.conftest import complaint_body
-from tests.integration.messaging_support import TopicTail, header
+from tests.integration.messaging_support import TopicTail, group_at_end, header
 
 ERASED = "[erased]"
-
-
-async def group_at_end(connection: ConnectionSettings) -> str:
-    """A new consumer group whose committed offsets are crm.customer.v1's current ends."""
-    group = unique("complaint-customers-test")
-    tail = TopicTail(connection, CUSTOMER.name)
-    await tail.mark()
-    assert tail.start_offsets, f"{CUSTOMER.name} does not exist"
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=connection.kafka_bootstrap_servers, group_id=group
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(tail.start_offsets))
-        await consumer.commit(tail.start_offsets)
-    finally:
-        await consumer.stop()
-    return group
 
 
 @pytest.fixture
@@ -57,7 +38,7 @@ async def app(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
         **connection.model_dump(),
         sla_check_interval_s=0,
         customers_enabled=True,
-        merge_erase_group_id=await group_at_end(connection),
+        merge_erase_group_id=await group_at_end(connection, CUSTOMER),
     )
     application = create_app(settings)
     async with application.router.lifespan_context(application):

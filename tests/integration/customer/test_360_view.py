@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from services.customer.app import create_app
@@ -35,35 +35,12 @@ from shared.events.vocabulary import (
 )
 from shared.producer import EventProducer
 from shared.settings import ConnectionSettings
-from shared.topics import COMPLAINT, CUSTOMER, INTERACTION, SCORES, TopicSpec
+from shared.topics import COMPLAINT, CUSTOMER, INTERACTION, SCORES
 from tests.conftest import unique
 from tests.integration.customer.conftest import create
-from tests.integration.messaging_support import TopicTail
+from tests.integration.messaging_support import group_at_end
 
 TOPICS = (SCORES, INTERACTION, COMPLAINT, CUSTOMER)
-
-
-async def group_at_end(connection: ConnectionSettings, topics: tuple[TopicSpec, ...]) -> str:
-    """A new consumer group whose committed offsets are the topics' current ends."""
-    group = unique("customer-360-test")
-    offsets: dict[TopicPartition, int] = {}
-    for topic in topics:
-        tail = TopicTail(connection, topic.name)
-        await tail.mark()
-        assert tail.start_offsets, f"{topic.name} does not exist"
-        offsets |= tail.start_offsets
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=connection.kafka_bootstrap_servers,
-        group_id=group,
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
-    return group
 
 
 @pytest.fixture
@@ -71,7 +48,7 @@ async def app(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
     settings = Settings(
         **connection.model_dump(),
         view360_enabled=True,
-        view360_group_id=await group_at_end(connection, TOPICS),
+        view360_group_id=await group_at_end(connection, *TOPICS),
     )
     application = create_app(settings)
     async with application.router.lifespan_context(application):

@@ -1,8 +1,12 @@
-"""A running interaction app (real FerretDB + Kafka) and an HTTP client for it."""
+"""A running interaction app (real FerretDB + Kafka) and an HTTP client for it; the same app
+with its Kafka consumers (ingest topic, customer read model) running."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +18,9 @@ from services.interaction.app import create_app
 from services.interaction.settings import Settings
 from services.interaction.store import ActivityStore
 from shared.settings import ConnectionSettings
+from shared.topics import CONTACT_CENTER_INGEST, CUSTOMER
 from tests.conftest import bearer, unique
+from tests.integration.messaging_support import group_at_end
 
 
 @pytest.fixture
@@ -23,6 +29,31 @@ async def app(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
     settings = Settings(**connection.model_dump(), ingest_enabled=False, max_batches_in_flight=2)
     application = create_app(settings)
     async with application.router.lifespan_context(application):
+        yield application
+
+
+@asynccontextmanager
+async def running_with_consumers(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
+    """The app with its ingest and customer consumers, each in a new group at the topic's
+    end, once both have partitions."""
+    settings = Settings(
+        **connection.model_dump(),
+        ingest_group_id=await group_at_end(connection, CONTACT_CENTER_INGEST),
+        customers_group_id=await group_at_end(connection, CUSTOMER),
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        deadline = time.monotonic() + 30
+        for consumer in (application.state.ingest, application.state.customer_refs):
+            while not consumer.assigned:
+                assert time.monotonic() < deadline, "a consumer got no partitions"
+                await asyncio.sleep(0.1)
+        yield application
+
+
+@pytest.fixture
+async def ingest_app(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
+    async with running_with_consumers(connection) as application:
         yield application
 
 

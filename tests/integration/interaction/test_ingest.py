@@ -12,12 +12,9 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 
-from services.interaction.app import create_app
 from services.interaction.domain import activities
-from services.interaction.settings import Settings
 from services.interaction.store import ActivityStore, ReferenceStore
 from shared.events import KafkaRecord, encode, new_event
 from shared.events.customer import CustomerCreated, CustomerProfile
@@ -26,51 +23,10 @@ from shared.events.vocabulary import Channel, CustomerKind, Direction
 from shared.mongo import Document
 from shared.producer import EventProducer
 from shared.settings import ConnectionSettings
-from shared.topics import CONTACT_CENTER_INGEST, CUSTOMER, INTERACTION, TopicSpec
+from shared.topics import CONTACT_CENTER_INGEST, INTERACTION
 from tests.conftest import bearer, unique
 from tests.integration.interaction.conftest import interaction_body
 from tests.integration.messaging_support import TopicTail, header
-
-
-async def group_at_end(connection: ConnectionSettings, topic: TopicSpec) -> str:
-    """A new consumer group whose committed offsets are the topic's current end.
-
-    Own group per test: another test session running at the same time cannot take our
-    partitions, and old messages (earlier runs' poison included) are not read again.
-    """
-    group = unique("interaction-ingest-test")
-    tail = TopicTail(connection, topic.name)
-    await tail.mark()
-    assert tail.start_offsets, f"{topic.name} does not exist"
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=connection.kafka_bootstrap_servers,
-        group_id=group,
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(tail.start_offsets))
-        await consumer.commit(tail.start_offsets)
-    finally:
-        await consumer.stop()
-    return group
-
-
-@pytest.fixture
-async def ingest_app(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
-    settings = Settings(
-        **connection.model_dump(),
-        ingest_group_id=await group_at_end(connection, CONTACT_CENTER_INGEST),
-        customers_group_id=await group_at_end(connection, CUSTOMER),
-    )
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        deadline = time.monotonic() + 30
-        for consumer in (application.state.ingest, application.state.customer_refs):
-            while not consumer.assigned:
-                assert time.monotonic() < deadline, "a consumer got no partitions"
-                await asyncio.sleep(0.1)
-        yield application
 
 
 @pytest.fixture

@@ -28,15 +28,13 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from services.interaction.app import create_app
-from services.interaction.settings import Settings
 from services.interaction.store import ActivityStore, ReferenceStore
 from shared.auth import AuthSettings, Scope, TokenIssuer, api_key_principal
 from shared.consumer import EventConsumer
 from shared.events import utc_now
 from shared.settings import ConnectionSettings
-from shared.topics import CONTACT_CENTER_INGEST, CUSTOMER, INTERACTION
-from tests.integration.interaction.test_ingest import group_at_end
+from shared.topics import CONTACT_CENTER_INGEST, INTERACTION
+from tests.integration.interaction.conftest import running_with_consumers
 from tests.integration.messaging_support import TopicTail, header
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "ingesting.md"
@@ -114,18 +112,7 @@ def free_port() -> int:
 @pytest.fixture
 async def served(connection: ConnectionSettings) -> AsyncIterator[tuple[FastAPI, str]]:
     """The interaction service with its ingest consumer, over real HTTP on a free port."""
-    settings = Settings(
-        **connection.model_dump(),
-        ingest_group_id=await group_at_end(connection, CONTACT_CENTER_INGEST),
-        customers_group_id=await group_at_end(connection, CUSTOMER),
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        deadline = time.monotonic() + 30
-        for consumer in (app.state.ingest, app.state.customer_refs):
-            while not consumer.assigned:
-                assert time.monotonic() < deadline, "a consumer got no partitions"
-                await asyncio.sleep(0.1)
+    async with running_with_consumers(connection) as app:
         port = free_port()
         # The app's lifespan is already running (entered above), so uvicorn must not run it.
         server = uvicorn.Server(

@@ -15,9 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.interaction.app import create_app
 from services.interaction.domain import activities
-from services.interaction.settings import Settings
 from services.interaction.store import (
     ACTIVITIES,
     CUSTOMER_REFS,
@@ -39,28 +37,11 @@ from shared.events.vocabulary import Channel, CustomerKind, Direction
 from shared.mongo import MongoClient, database
 from shared.producer import EventProducer
 from shared.settings import ConnectionSettings
-from shared.topics import CONTACT_CENTER_INGEST, CUSTOMER, INTERACTION
+from shared.topics import CONTACT_CENTER_INGEST, INTERACTION
 from tests.conftest import bearer, unique
 from tests.integration.interaction.conftest import interaction_body, order_body
-from tests.integration.interaction.test_ingest import contact, group_at_end, stored
+from tests.integration.interaction.test_ingest import contact, stored
 from tests.integration.messaging_support import TopicTail, header
-
-
-@pytest.fixture
-async def merge_app(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
-    settings = Settings(
-        **connection.model_dump(),
-        ingest_group_id=await group_at_end(connection, CONTACT_CENTER_INGEST),
-        customers_group_id=await group_at_end(connection, CUSTOMER),
-    )
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        deadline = time.monotonic() + 30
-        for consumer in (application.state.ingest, application.state.customer_refs):
-            while not consumer.assigned:
-                assert time.monotonic() < deadline, "a consumer got no partitions"
-                await asyncio.sleep(0.1)
-        yield application
 
 
 @pytest.fixture
@@ -72,8 +53,8 @@ async def producer(connection: ConnectionSettings) -> AsyncIterator[EventProduce
 
 
 @pytest.fixture
-async def http(merge_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=merge_app)
+async def http(ingest_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=ingest_app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://interaction", headers=bearer()
     ) as client:
@@ -111,13 +92,13 @@ async def handled_after(app: FastAPI, before: int, consumer: str = "customer_ref
 
 
 async def test_merge_rekeys_facts_and_later_facts_follow(
-    merge_app: FastAPI,
+    ingest_app: FastAPI,
     http: httpx.AsyncClient,
     producer: EventProducer,
     connection: ConnectionSettings,
 ) -> None:
-    store: ActivityStore = merge_app.state.activities
-    refs: ReferenceStore = merge_app.state.references
+    store: ActivityStore = ingest_app.state.activities
+    refs: ReferenceStore = ingest_app.state.references
     merged, survivor = unique("cust-a"), unique("cust-b")
     merged_phone, merged_erp = phone(), unique("K")
     await publish(
@@ -223,9 +204,9 @@ async def test_merge_rekeys_facts_and_later_facts_follow(
     repeated = await http.post("/v1/batch", json={"items": [{"kind": "order", **order_a}]})
     assert repeated.json()["duplicate"] == 1
     count = len(await store.of_customer(survivor))
-    handled = int(merge_app.state.ingest.stats.handled)
+    handled = int(ingest_app.state.ingest.stats.handled)
     await producer.publish_records([contact(merged, call_a2)])  # a new event, the same call
-    await handled_after(merge_app, handled, "ingest")
+    await handled_after(ingest_app, handled, "ingest")
     assert len(await store.of_customer(survivor)) == count == 8
 
     # A chain: the survivor is merged on; the first id follows to the end.
@@ -243,9 +224,9 @@ async def test_merge_rekeys_facts_and_later_facts_follow(
     assert await refs.lookup(f"erp:{merged_erp}") == final
 
     # A replayed merge finds nothing left to move and changes nothing.
-    handled = int(merge_app.state.customer_refs.stats.handled)
+    handled = int(ingest_app.state.customer_refs.stats.handled)
     await publish(producer, CustomerMerged(merged_ids=(merged,), profile=profile()), survivor)
-    await handled_after(merge_app, handled)
+    await handled_after(ingest_app, handled)
     assert len(await store.of_customer(final)) == count + 1
 
 
@@ -253,14 +234,14 @@ MARK = "王经理-13800001111"  # personal text, searched for in the raw documen
 
 
 async def test_erasure_removes_personal_data_and_refuses_later_facts(
-    merge_app: FastAPI,
+    ingest_app: FastAPI,
     http: httpx.AsyncClient,
     producer: EventProducer,
     connection: ConnectionSettings,
     mongo_client: MongoClient,
 ) -> None:
-    store: ActivityStore = merge_app.state.activities
-    refs: ReferenceStore = merge_app.state.references
+    store: ActivityStore = ingest_app.state.activities
+    refs: ReferenceStore = ingest_app.state.references
     customer, absorbed = unique("cust-e"), unique("cust-m")
     number, email = phone(), f"{unique('buyer')}@kaida.cn"
     erased_profile = profile(phones=(number,), emails=(email,))
@@ -340,7 +321,7 @@ async def test_erasure_removes_personal_data_and_refuses_later_facts(
         == activities.interaction_id_for(contact_body["source_system"], contact_body["external_id"])
     )
     assert call["channel"] == "phone" and call["duration_s"] == 240
-    db = merge_app.state.activities.collection.database
+    db = ingest_app.state.activities.collection.database
     assert [d async for d in db[CUSTOMER_REFS].find({"customer_id": customer})] == []
     assert [d async for d in db[PARKED].find({"ref": ref})] == []
     entries = (await http.get(f"/v1/customers/{customer}/timeline")).json()["items"]
@@ -368,11 +349,11 @@ async def test_erasure_removes_personal_data_and_refuses_later_facts(
     assert await store.get(activities.interaction_id_for("cc-avaya", late_call)) is None
 
     # A profile replayed after the erasure does not make its references resolve again.
-    handled = int(merge_app.state.customer_refs.stats.handled)
+    handled = int(ingest_app.state.customer_refs.stats.handled)
     await publish(producer, CustomerUpdated(profile=erased_profile, changed_fields=()), customer)
-    await handled_after(merge_app, handled)
+    await handled_after(ingest_app, handled)
     assert await refs.lookup(f"email:{email}") is None
-    status: CustomerStatusStore = merge_app.state.customer_status
+    status: CustomerStatusStore = ingest_app.state.customer_status
     assert (await status.resolve(customer)).erased
 
 
@@ -408,19 +389,19 @@ async def test_erasure_scrubs_events_still_waiting_in_the_outbox(
 
 
 async def test_merges_seen_out_of_order_end_at_the_last_survivor_and_respect_erasure(
-    merge_app: FastAPI, http: httpx.AsyncClient, producer: EventProducer
+    ingest_app: FastAPI, http: httpx.AsyncClient, producer: EventProducer
 ) -> None:
-    store: ActivityStore = merge_app.state.activities
+    store: ActivityStore = ingest_app.state.activities
     first, middle, last = unique("cust-a"), unique("cust-b"), unique("cust-c")
     call = interaction_body(customer_id=first, summary=MARK)
     assert (await http.post("/v1/interactions", json=call)).status_code == 201
     # Keys differ, so the archive's merges may be consumed in either order: B→C first here.
-    handled = int(merge_app.state.customer_refs.stats.handled)
+    handled = int(ingest_app.state.customer_refs.stats.handled)
     await publish(producer, CustomerMerged(merged_ids=(middle,), profile=profile()), last)
-    await handled_after(merge_app, handled)
-    handled = int(merge_app.state.customer_refs.stats.handled)
+    await handled_after(ingest_app, handled)
+    handled = int(ingest_app.state.customer_refs.stats.handled)
     await publish(producer, CustomerMerged(merged_ids=(first,), profile=profile()), middle)
-    await handled_after(merge_app, handled)
+    await handled_after(ingest_app, handled)
     [doc] = await store.of_customer(last)
     assert doc["merged_from"] == first and doc["summary"] == MARK
 
@@ -428,10 +409,10 @@ async def test_merges_seen_out_of_order_end_at_the_last_survivor_and_respect_era
     erased, late = unique("cust-e"), unique("cust-l")
     late_call = interaction_body(customer_id=late, summary=MARK)
     assert (await http.post("/v1/interactions", json=late_call)).status_code == 201
-    handled = int(merge_app.state.customer_refs.stats.handled)
+    handled = int(ingest_app.state.customer_refs.stats.handled)
     await publish(producer, CustomerErased(), erased)
     await publish(producer, CustomerMerged(merged_ids=(late,), profile=profile()), erased)
-    await handled_after(merge_app, handled + 1)
+    await handled_after(ingest_app, handled + 1)
     [moved] = await store.of_customer(erased)
     assert moved["merged_from"] == late and moved["summary"] is None
     assert MARK not in repr(await store.collection.find_one({"_id": moved["_id"]}))
