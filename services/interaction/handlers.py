@@ -63,15 +63,9 @@ async def record_ingested(
     """Record an ingested event, resolving a customer reference or parking it."""
     ref = references.reference_in(event.subject)
     if ref is not None:
-        customer_id = await refs.lookup(ref)
+        customer_id = await refs.resolve_or_park(ref, event, at=clock())
         if customer_id is None:
-            parked_id = await refs.park(ref, event, at=clock())
-            # Looked up again after parking: a customer that appeared in between has had its
-            # parked events scanned already, possibly before this one was parked.
-            customer_id = await refs.lookup(ref)
-            if customer_id is None:
-                return
-            await refs.unpark(parked_id)
+            return
         event = references.resolved(event, customer_id)
     await record(event, store=store, status=status, clock=clock)
 

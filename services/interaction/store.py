@@ -215,6 +215,22 @@ class ReferenceStore:
             await self.parked.insert_one(doc)
         return parked_id
 
+    async def resolve_or_park(
+        self, ref: str, event: Event[Any], *, at: datetime, fact: Document | None = None
+    ) -> str | None:
+        """The customer id `ref` belongs to; None when none has it yet, and then the event
+        (or the whole fact) is parked until that customer appears (`park`)."""
+        customer_id = await self.lookup(ref)
+        if customer_id is not None:
+            return customer_id
+        parked_id = await self.park(ref, event, at=at, fact=fact)
+        # Looked up again after parking: a customer that appeared in between has had its
+        # parked events scanned already, possibly before this one was parked.
+        customer_id = await self.lookup(ref)
+        if customer_id is not None:
+            await self.unpark(parked_id)
+        return customer_id
+
     async def parked_for(self, ref: str) -> list[tuple[str, Event[Any], Document | None]]:
         """The events (and facts, if parked whole) parked under a reference, oldest first."""
         cursor = self.parked.find({"ref": ref}).sort("at", 1)

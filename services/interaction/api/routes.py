@@ -106,15 +106,11 @@ async def _by_reference(refs: ReferenceStore, recorded: Recorded, clock: Clock) 
     reference = references.reference_in(recorded.document["customer_id"])
     if reference is None:
         return recorded
-    customer_id = await refs.lookup(reference)
+    customer_id = await refs.resolve_or_park(
+        reference, recorded.event, at=clock.now, fact=recorded.document
+    )
     if customer_id is None:
-        parked_id = await refs.park(reference, recorded.event, at=clock.now, fact=recorded.document)
-        # Looked up again after parking: a customer that appeared in between has had its
-        # parked events recorded already, possibly before this one was parked.
-        customer_id = await refs.lookup(reference)
-        if customer_id is None:
-            return None
-        await refs.unpark(parked_id)
+        return None
     return activities.resolved_reference(recorded, customer_id)
 
 
