@@ -25,7 +25,7 @@ from shared.events.vocabulary import CustomerKind
 from shared.producer import EventProducer
 from shared.settings import ConnectionSettings
 from shared.topics import CUSTOMER
-from tests.conftest import bearer, unique
+from tests.conftest import unique
 from tests.integration.complaint.conftest import complaint_body
 from tests.integration.messaging_support import TopicTail, group_at_end, header
 
@@ -47,15 +47,6 @@ async def app(connection: ConnectionSettings) -> AsyncIterator[FastAPI]:
             assert time.monotonic() < deadline, "the customer consumer got no partitions"
             await asyncio.sleep(0.1)
         yield application
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://complaint", headers=bearer()
-    ) as http:
-        yield http
 
 
 @pytest.fixture
