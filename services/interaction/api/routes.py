@@ -102,7 +102,8 @@ _RECORDED: dict[int | str, dict[str, Any]] = {
 async def _by_reference(refs: ReferenceStore, recorded: Recorded, clock: Clock) -> Recorded | None:
     """A fact addressed by a customer reference, readdressed to the customer that has it;
     None when none has it yet: then it is parked, and recorded when that customer appears
-    (the same path as the ingest topic's). A fact addressed by customer id is returned as is."""
+    (the same path as the ingest topic's). A fact addressed by customer id is returned as is;
+    raises InvalidReference for a reference scheme with an unusable value."""
     reference = references.reference_in(recorded.document["customer_id"])
     if reference is None:
         return recorded
@@ -126,7 +127,10 @@ async def _record(
     except EventTimeInFuture as error:
         raise HTTPException(422, str(error)) from error
     if refs is not None:
-        resolved = await _by_reference(refs, recorded, clock)
+        try:
+            resolved = await _by_reference(refs, recorded, clock)
+        except references.InvalidReference as error:
+            raise HTTPException(422, f"customer_id: {error}") from error
         if resolved is None:
             parked = RecordedPublic(
                 id=recorded.id,
@@ -310,7 +314,13 @@ async def _batch(
         if isinstance(item, str):
             results.append(BatchItemResult(index=index, status="rejected", reason=item))
             continue
-        resolved = await _by_reference(refs, item, clock)
+        try:
+            resolved = await _by_reference(refs, item, clock)
+        except references.InvalidReference as error:
+            results.append(
+                BatchItemResult(index=index, status="rejected", reason=f"customer_id: {error}")
+            )
+            continue
         if resolved is None:
             results.append(BatchItemResult(index=index, status="parked", id=item.id))
         else:

@@ -19,18 +19,36 @@ EMAIL = "email"
 KNOWN_SYSTEMS = frozenset({"erp"})
 
 
+class InvalidReference(ValueError):
+    """A subject in a reference scheme (`phone:`, `email:`, `erp:`) whose value cannot be one:
+    refused (422, or the DLQ on the ingest topic) rather than parked where no customer can
+    ever match it."""
+
+
+# Fewer digits than this cannot be a phone number the customer archive stores.
+MIN_PHONE_DIGITS = 5
+
+
 def reference_in(subject: str) -> str | None:
-    """The normalised reference if `subject` is one, None if it is a customer id."""
+    """The normalised reference if `subject` is one, None if it is a customer id.
+
+    Raises InvalidReference for a reference scheme with an unusable value."""
     scheme, sep, value = subject.partition(":")
-    if not sep or not value:
+    if not sep or scheme not in (PHONE, EMAIL, *KNOWN_SYSTEMS):
         return None
+    value = value.strip()
     if scheme == PHONE:
+        if sum(ch.isdigit() for ch in value) < MIN_PHONE_DIGITS:
+            raise InvalidReference(f"{subject!r}: a phone reference needs a phone number")
         return phone_reference(value)
     if scheme == EMAIL:
-        return f"{EMAIL}:{value.strip().lower()}"
-    if scheme in KNOWN_SYSTEMS:
-        return f"{scheme}:{value.strip()}"
-    return None
+        local, at, domain = value.partition("@")
+        if not (local and at and domain):
+            raise InvalidReference(f"{subject!r}: an e-mail reference needs an address")
+        return f"{EMAIL}:{value.lower()}"
+    if not value:
+        raise InvalidReference(f"{subject!r}: a {scheme} reference needs a code")
+    return f"{scheme}:{value}"
 
 
 def phone_reference(number: str) -> str:

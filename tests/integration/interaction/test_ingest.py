@@ -261,3 +261,36 @@ async def test_http_facts_by_reference_resolve_or_wait_for_their_customer(
     assert stored_by_phone is not None
     assert stored_by_phone["customer_id"] == known
     assert stored_by_phone["addressed_as"] == f"phone:{digits}"  # as it was sent
+
+
+async def test_a_reference_that_cannot_match_anyone_is_refused_not_parked(
+    ingest_app: FastAPI, producer: EventProducer, connection: ConnectionSettings
+) -> None:
+    """`phone:abc` is no phone number: 422 over HTTP, a rejected batch item, the DLQ on the
+    ingest topic — never parked where no customer can ever claim it."""
+    refs: ReferenceStore = ingest_app.state.references
+    transport = httpx.ASGITransport(app=ingest_app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://svc", headers=bearer()
+    ) as http:
+        single = await http.post("/v1/interactions", json=interaction_body(customer_id="phone:abc"))
+        assert single.status_code == 422, single.text
+        assert "customer_id" in single.json()["detail"]
+        batch = await http.post(
+            "/v1/batch",
+            json={"items": [{"kind": "interaction", **interaction_body(customer_id="email:x")}]},
+        )
+        assert batch.status_code == 200, batch.text
+        (result,) = batch.json()["results"]
+        assert result["status"] == "rejected"
+        assert "e-mail reference needs an address" in result["reason"]
+    dlq = TopicTail(connection, CONTACT_CENTER_INGEST.dlq.name)
+    await dlq.mark()
+    call_id = unique("call")
+    await producer.publish_records([contact("phone:abc", call_id)])
+    letters = await dlq.read(
+        lambda got: len(got) >= 1, keep=lambda r: call_id.encode() in (r.value or b"")
+    )
+    assert header(letters[0], "dlq_error_class") == "handler_error"
+    assert "phone reference needs a phone number" in (header(letters[0], "dlq_reason") or "")
+    assert await refs.parked_for("phone:+") == []

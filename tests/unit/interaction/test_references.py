@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from services.interaction.domain.references import reference_in, references_of, resolved
+import pytest
+
+from services.interaction.domain.references import (
+    InvalidReference,
+    reference_in,
+    references_of,
+    resolved,
+)
 from shared.events import new_event
 from shared.events.customer import Contact, CustomerProfile
 from shared.events.interaction import OrderPlaced
@@ -18,8 +25,13 @@ def test_subjects_that_are_references() -> None:
     assert reference_in("email:Li.Wei@Example.CN") == "email:li.wei@example.cn"
     assert reference_in("erp:K-1001") == "erp:K-1001"
     assert reference_in("cust-123") is None
-    assert reference_in("phone:") is None
     assert reference_in("crm:other") is None
+
+
+@pytest.mark.parametrize("subject", ["phone:", "phone:abc", "phone:+86", "email:nobody", "erp:"])
+def test_a_reference_scheme_with_an_unusable_value_is_refused(subject: str) -> None:
+    with pytest.raises(InvalidReference, match="reference needs"):
+        reference_in(subject)
 
 
 def test_references_of_a_profile() -> None:
