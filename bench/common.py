@@ -24,6 +24,17 @@ async def connection() -> ConnectionSettings:
     )
 
 
+def service_env(settings: ConnectionSettings, **extra: str) -> dict[str, str]:
+    """The environment of a service process under benchmark: the bench's stack and databases,
+    plus `extra` (service settings, e.g. CRM_INGEST_ENABLED)."""
+    return {
+        "CRM_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "CRM_MONGO_URL": settings.mongo_url,
+        "CRM_MONGO_DATABASE_PREFIX": settings.mongo_database_prefix,
+        **extra,
+    }
+
+
 async def bench_topic(settings: ConnectionSettings, partitions: int = 12) -> str:
     name = f"bench.{uuid.uuid4().hex[:10]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)

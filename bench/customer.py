@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from bench.baseline import Load, Request, drive, http_client, serve
-from bench.common import Rate, connection
+from bench.common import Rate, connection, service_env
 from shared.auth import AuthSettings, Role, TokenIssuer, account_principal
 from shared.events import utc_now
 from shared.mongo import connect
@@ -187,13 +187,7 @@ async def import_phase(url: str, run: str, rows: int) -> None:
 async def run(requests: int, rows: int, rounds: int = 5) -> None:
     settings = await connection()
     run_id = f"bench{uuid.uuid4().hex[:6]}"
-    env = {
-        "CRM_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "CRM_MONGO_URL": settings.mongo_url,
-        "CRM_MONGO_DATABASE_PREFIX": settings.mongo_database_prefix,
-        "CRM_VIEW360_ENABLED": "false",
-        "CRM_CONSOLE_ENABLED": "false",
-    }
+    env = service_env(settings, CRM_VIEW360_ENABLED="false", CRM_CONSOLE_ENABLED="false")
     print(f"customer bench: {requests} creates and reads, concurrency {CONCURRENCY}; import {rows}")
     try:
         async with serve(

@@ -24,7 +24,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.baseline import Load, drive, http_client, serve
-from bench.common import Rate, connection
+from bench.common import Rate, connection, service_env
 from shared.auth import AuthSettings, Scope, TokenIssuer, api_key_principal
 from shared.events import utc_now
 from shared.mongo import connect
@@ -184,13 +184,11 @@ def _echo(run: str, at: datetime) -> Callable[[httpx.AsyncClient, int], Any]:
 async def run(events: int, requests: int) -> None:
     settings = await connection()
     run_id = f"bench{uuid.uuid4().hex[:6]}"
-    env = {
-        "CRM_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "CRM_MONGO_URL": settings.mongo_url,
-        "CRM_MONGO_DATABASE_PREFIX": settings.mongo_database_prefix,
-        "CRM_INGEST_ENABLED": "false",
-        "CRM_MAX_BATCHES_IN_FLIGHT": str(BATCHES_IN_FLIGHT),
-    }
+    env = service_env(
+        settings,
+        CRM_INGEST_ENABLED="false",
+        CRM_MAX_BATCHES_IN_FLIGHT=str(BATCHES_IN_FLIGHT),
+    )
     print(f"ingest bench: {events} events in batches of {BATCH}, {requests} single requests")
     try:
         # The baseline runs alone, before the service (whose relay works in the background).
