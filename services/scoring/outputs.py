@@ -89,8 +89,8 @@ class LiveOutputs:
 
     async def emit(self, scores: Sequence[Scored]) -> None:
         documents = [score_document(customer_id, rescored) for customer_id, rescored in scores]
-        latest = {doc["_id"]: doc for doc in documents}  # the last one per customer wins
-        await upsert_scores(self.db, list(latest.values()))
+        # History first: whoever sees a current score finds it in the history too (the 360
+        # chart and the tests read the current score, then its history).
         history = [
             doc | {"_id": rescored.updated.id}
             for doc, (_, rescored) in zip(documents, scores, strict=True)
@@ -101,6 +101,8 @@ class LiveOutputs:
             # The same score re-emitted after a restart is already in the history: fine.
             if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
                 raise
+        latest = {doc["_id"]: doc for doc in documents}  # the last one per customer wins
+        await upsert_scores(self.db, list(latest.values()))
         events: list[Event[Any]] = []
         for _, rescored in scores:
             events.append(rescored.updated)
