@@ -11,7 +11,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from shared.stack.errors import StackError
-from shared.stack.processes import ManagedProcess, tail
+from shared.stack.processes import ManagedProcess, install_lock, tail
 from shared.stack.settings import REPO_ROOT, StackSettings
 
 # A tiny Go module whose go.sum pins FerretDB's hash, so the module proxy's download is
@@ -51,6 +51,11 @@ class FerretDB:
         """Build the FerretDB binary once and cache it."""
         if self.installed():
             return
+        with install_lock(self.settings.cache_dir, "ferretdb"):
+            if not self.installed():  # another process may have built it meanwhile
+                self._build()
+
+    def _build(self) -> None:
         go = shutil.which("go")
         if go is None:
             raise StackError(

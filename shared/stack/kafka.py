@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from shared.stack.errors import StackError
-from shared.stack.processes import ManagedProcess, tail
+from shared.stack.processes import ManagedProcess, install_lock, tail
 from shared.stack.settings import StackSettings
 
 # log4j2 and SLF4J 2 are not dependencies of the broker artifact; without them Kafka logs
@@ -76,6 +76,11 @@ class KafkaBroker:
         """Fetch the broker and its runtime dependencies with Maven (cached)."""
         if self.installed():
             return
+        with install_lock(self.settings.cache_dir, "kafka"):
+            if not self.installed():  # another process may have fetched it meanwhile
+                self._fetch()
+
+    def _fetch(self) -> None:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise StackError(

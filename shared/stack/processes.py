@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def install_lock(cache_dir: Path, name: str) -> Iterator[None]:
+    """Held while `name` is installed into the shared download cache: two stacks bootstrapped
+    at once on one machine (two checkouts, CI next to a demo) otherwise build into the same
+    directory and break each other's build."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with (cache_dir / f".{name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
