@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo import AsyncMongoClient, ReplaceOne, UpdateOne
+from pymongo import AsyncMongoClient, DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -48,9 +48,11 @@ MAX_CONCURRENT_COMMANDS = 2
 
 
 async def bulk_update(
-    collection: Collection, operations: Sequence[UpdateOne | ReplaceOne[Document]]
+    collection: Collection,
+    operations: Sequence[UpdateOne | ReplaceOne[Document] | DeleteOne],
 ) -> int:
-    """Apply single-document updates or replacements in small commands; how many modified."""
+    """Apply single-document updates, replacements or deletions in small commands; how many
+    modified."""
     chunks = [
         list(operations[start : start + MAX_UPDATES_PER_COMMAND])
         for start in range(0, len(operations), MAX_UPDATES_PER_COMMAND)

@@ -16,6 +16,7 @@ from services.interaction.settings import Settings, get_settings
 from services.interaction.store import (
     ACTIVITIES,
     CUSTOMERS_PROCESSED,
+    EVENT_BATCHES,
     INGEST_PROCESSED,
     ActivityStore,
     CustomerStatusStore,
@@ -47,6 +48,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with contextlib.suppress(ConnectionFailure):  # created on a later start
             await store.ensure_indexes()
             await refs.ensure_indexes()
+
+        async def recover_event_batches() -> None:
+            await store.recover_event_batches(
+                staged_before=utc_now() - settings.event_batch_recovery_after
+            )
+
+        runtime.run_every(
+            settings.event_batch_recovery_after_s / 2, recover_event_batches, "event batch recovery"
+        )
         if not settings.ingest_enabled:
             return
         consumers = {
@@ -84,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="customer-signals — Interactions",
         description=package_doc,
-        outbox_collections=[ACTIVITIES],
+        outbox_collections=[ACTIVITIES, EVENT_BATCHES],
         on_startup=on_startup,
     )
     app.state.batch_limit = InFlightLimit(settings.max_batches_in_flight)

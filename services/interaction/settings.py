@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 
 from pydantic import Field
@@ -36,6 +37,18 @@ class Settings(ServiceSettings):
     overload_retry_after_s: int = Field(
         default=1, ge=1, description="Retry-After (seconds) sent with a 429"
     )
+    event_batch_recovery_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "A batch's events still staged this long after it began were cut off by a crash "
+            "between storing the facts and releasing their events: they are released then"
+        ),
+    )
+
+    @property
+    def event_batch_recovery_after(self) -> timedelta:
+        return timedelta(seconds=self.event_batch_recovery_after_s)
 
 
 @lru_cache

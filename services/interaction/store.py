@@ -1,10 +1,13 @@
 """The `activities` collection: every contact and order fact of every customer, one per document.
 
-Each document carries its event in its embedded outbox (`shared.outbox`), so the fact and its
-event are one insert; a repeated fact is refused by the unique `_id` and reported as a
-duplicate. Facts are updated only when their customer is merged (re-keyed to the survivor) or
-erased (personal fields emptied); those rare updates hold the outbox write lock, since the
-relay removes published events from the same documents.
+A fact recorded alone carries its event in its embedded outbox (`shared.outbox`), so the fact
+and its event are one insert; facts recorded in a batch carry theirs in one event batch
+document of `activity_event_batches` (`shared.outbox.EventBatches`: about a millisecond per
+document on FerretDB, so one outbox document per batch, not per fact). A repeated fact is
+refused by the unique `_id` and reported as a duplicate. Facts are updated only when their
+customer is merged (re-keyed to the survivor) or erased (personal fields emptied); those rare
+updates hold the outbox write lock, since the relay removes published events from the same
+documents.
 """
 
 from __future__ import annotations
@@ -26,9 +29,16 @@ from services.interaction.domain.activities import Recorded, readdressed
 from services.interaction.domain.merge import CustomerState, ErasedCustomer, Resolution
 from shared.events import Event, spec_for
 from shared.mongo import Collection, Database, Document, bulk_update
-from shared.outbox import OUTBOX, new_document_with_events, write_lock
+from shared.outbox import (
+    BATCH_ID,
+    OUTBOX,
+    EventBatches,
+    new_document_with_events,
+    write_lock,
+)
 
 ACTIVITIES = "activities"
+EVENT_BATCHES = "activity_event_batches"
 INGEST_PROCESSED = "ingest_processed"
 CUSTOMER_REFS = "customer_refs"
 CUSTOMERS_PROCESSED = "customers_processed"
@@ -37,7 +47,8 @@ CUSTOMER_STATUS = "customer_status"
 CUSTOMER_STATUS_TOKEN = "customer_status_token"
 
 DUPLICATE_KEY = 11000
-_WITHOUT_OUTBOX = {"outbox": 0, "outbox_pending": 0}
+_WITHOUT_OUTBOX = {"outbox": 0, "outbox_pending": 0, BATCH_ID: 0}
+READ_CONCURRENCY = 8  # FerretDB serves a database from a bounded pool of SQLite connections
 _TOKEN_ID = "customer_status"
 
 
@@ -61,6 +72,9 @@ class ActivityStore:
         self.collection: Collection = database[ACTIVITIES]
         self._notify = notify
         self._hint = hint
+        self.batches = EventBatches(
+            database[EVENT_BATCHES], hint=hint or (lambda _collection, _ids: notify())
+        )
 
     def _written(self, doc_ids: list[Any]) -> None:
         # With a hint the relay reads these by `_id` instead of searching the collection,
@@ -87,12 +101,14 @@ class ActivityStore:
     async def insert_many(
         self, recorded: Sequence[Recorded], *, queued_at: datetime
     ) -> list[tuple[Outcome, str | None]]:
-        """Store many facts in one unordered insert; (outcome, reason) per fact, in order."""
+        """Store many facts in one unordered insert, their events in one event batch;
+        (outcome, reason) per fact, in order."""
         if not recorded:
             return []
-        docs = [
-            new_document_with_events(r.document, [r.event], queued_at=queued_at) for r in recorded
-        ]
+        batch = await self.batches.stage(
+            [(r.document["_id"], r.event) for r in recorded], queued_at=queued_at
+        )
+        docs = [{**r.document, BATCH_ID: batch["_id"]} for r in recorded]
         outcomes: list[tuple[Outcome, str | None]] = [(Outcome.ACCEPTED, None)] * len(docs)
         try:
             await self.collection.insert_many(docs, ordered=False)
@@ -109,9 +125,25 @@ class ActivityStore:
             for doc, (outcome, _) in zip(docs, outcomes, strict=True)
             if outcome is Outcome.ACCEPTED
         ]
-        if accepted:
-            self._written(accepted)
+        await self.batches.release(batch, accepted)
         return outcomes
+
+    async def recover_event_batches(self, *, staged_before: datetime) -> int:
+        """Publish the events of facts whose batch write was cut off between storing the facts
+        and releasing their events (a crash); how many events."""
+
+        async def written_by(batch_id: str, fact_ids: Sequence[Any]) -> list[Any]:
+            gate = asyncio.Semaphore(READ_CONCURRENCY)
+
+            async def marked(fact_id: Any) -> bool:
+                async with gate:
+                    doc = await self.collection.find_one({"_id": fact_id}, {BATCH_ID: 1})
+                return doc is not None and doc.get(BATCH_ID) == batch_id
+
+            found = await asyncio.gather(*(marked(fact_id) for fact_id in fact_ids))
+            return [fact_id for fact_id, mine in zip(fact_ids, found, strict=True) if mine]
+
+        return await self.batches.recover(written_by, staged_before=staged_before)
 
     async def get(self, doc_id: str) -> Document | None:
         return await self.collection.find_one({"_id": doc_id}, _WITHOUT_OUTBOX)
@@ -156,17 +188,20 @@ class ActivityStore:
                 if doc is not None and (fields := _erased(doc, at=at)):
                     updates.append(UpdateOne({"_id": doc_id}, {"$set": fields}))
             await bulk_update(self.collection, updates)
+        await self.batches.scrub(found, _scrubbed)
         return len(updates)
+
+
+def _scrubbed(entry: Document) -> Document:
+    """An outbox entry with its event's personal data erased."""
+    return {**entry, "value": json.dumps(erasure.erased_event_data(json.loads(entry["value"])))}
 
 
 def _erased(doc: Document, *, at: datetime) -> Document:
     """The fields to set to erase a stored fact, its pending outbox events included."""
     fields = erasure.erased_fields(doc, at=at)
     entries: list[Document] = doc.get(OUTBOX) or []
-    scrubbed = [
-        {**entry, "value": json.dumps(erasure.erased_event_data(json.loads(entry["value"])))}
-        for entry in entries
-    ]
+    scrubbed = [_scrubbed(entry) for entry in entries]
     if any(
         json.loads(new["value"]) != json.loads(old["value"])
         for new, old in zip(scrubbed, entries, strict=True)

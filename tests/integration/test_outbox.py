@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord
@@ -15,7 +17,16 @@ from shared.events import Event, new_event
 from shared.events.interaction import InteractionRecorded
 from shared.events.vocabulary import Channel, Direction
 from shared.mongo import Collection, MongoClient, database
-from shared.outbox import OUTBOX, PENDING, OutboxRelay, ensure_outbox_index, update_with_events
+from shared.outbox import (
+    BATCH_ID,
+    OUTBOX,
+    PENDING,
+    STAGED,
+    EventBatches,
+    OutboxRelay,
+    ensure_outbox_index,
+    update_with_events,
+)
 from shared.producer import EventProducer
 from shared.settings import ConnectionSettings
 from shared.stack import Stack
@@ -201,3 +212,103 @@ async def test_relay_removals_never_lose_concurrent_state_changes(
     assert doc is not None
     assert doc["contacts"] == 60, "a state change was lost"
     assert doc[OUTBOX] == [] and doc[PENDING] == 0
+
+
+@pytest.fixture
+async def event_batches(mongo_client: MongoClient, connection: ConnectionSettings) -> Collection:
+    collection = database(mongo_client, connection, "outbox_test")[unique("event_batches")]
+    await ensure_outbox_index(collection)
+    return collection
+
+
+async def test_an_event_batch_publishes_the_events_of_the_facts_written_then_goes(
+    connection: ConnectionSettings,
+    entities: Collection,
+    event_batches: Collection,
+    producer: EventProducer,
+) -> None:
+    prefix = unique("batch")
+    hinted: list[Any] = []
+    batches = EventBatches(event_batches, hint=lambda _collection, ids: hinted.extend(ids))
+    events = [(f"{prefix}-{n}", contact(prefix, n)) for n in range(5)]
+    tail = TopicTail(connection, INTERACTION.name)
+    await tail.mark()
+
+    batch = await batches.stage(events, queued_at=datetime.now(UTC))
+    relay = OutboxRelay([event_batches], producer, relay_id=unique("relay"))
+    assert (await relay.relay_once()).published == 0, "a staged batch is not relayed"
+    # Fact 3 was a duplicate: its event must not go out again.
+    written = [fact_id for fact_id, _ in events if not fact_id.endswith("-3")]
+    assert await batches.release(batch, written) == 4
+    assert hinted == [batch["_id"]]
+
+    assert (await relay.relay_once()).published == 4
+    records = await tail.read(lambda got: len(got) >= 4, keep=ours(prefix))
+    assert first_occurrences(records)[prefix] == [0, 1, 2, 4]
+    assert await event_batches.count_documents({}) == 0, "a published batch is deleted"
+    # A batch whose facts were all duplicates leaves nothing behind either.
+    empty = await batches.stage(events[:1], queued_at=datetime.now(UTC))
+    assert await batches.release(empty, []) == 0
+    assert await event_batches.count_documents({}) == 0
+
+
+async def test_a_batch_cut_off_before_its_release_is_recovered_for_the_facts_it_wrote(
+    connection: ConnectionSettings,
+    entities: Collection,
+    event_batches: Collection,
+    producer: EventProducer,
+) -> None:
+    prefix = unique("cutoff")
+    batches = EventBatches(event_batches, hint=lambda _collection, _ids: None)
+    events = [(f"{prefix}-{n}", contact(prefix, n)) for n in range(4)]
+    staged_at = datetime.now(UTC)
+    batch = await batches.stage(events, queued_at=staged_at)
+    # The writer stored facts 0 and 2 (fact 1 existed before, written by another batch;
+    # fact 3 never got written) and died before releasing.
+    await entities.insert_many(
+        [
+            {"_id": f"{prefix}-0", BATCH_ID: batch["_id"]},
+            {"_id": f"{prefix}-1", BATCH_ID: "an-earlier-batch"},
+            {"_id": f"{prefix}-2", BATCH_ID: batch["_id"]},
+        ]
+    )
+
+    async def written_by(batch_id: str, fact_ids: Sequence[Any]) -> list[Any]:
+        found = entities.find({"_id": {"$in": list(fact_ids)}, BATCH_ID: batch_id}, {"_id": 1})
+        return [doc["_id"] async for doc in found]
+
+    # A batch younger than the limit may still be in its writer's hands: left alone.
+    assert await batches.recover(written_by, staged_before=staged_at) == 0
+    assert await event_batches.count_documents({STAGED: {"$exists": True}}) == 1
+
+    tail = TopicTail(connection, INTERACTION.name)
+    await tail.mark()
+    later = staged_at + timedelta(seconds=1)
+    assert await batches.recover(written_by, staged_before=later) == 2
+    assert await batches.recover(written_by, staged_before=later) == 0, "released once"
+    relay = OutboxRelay([event_batches], producer, relay_id=unique("relay"))
+    assert (await relay.relay_once()).published == 2
+    records = await tail.read(lambda got: len(got) >= 2, keep=ours(prefix))
+    assert first_occurrences(records)[prefix] == [0, 2]
+    assert await event_batches.count_documents({}) == 0
+
+
+async def test_scrubbing_rewrites_only_the_named_facts_pending_events(
+    event_batches: Collection,
+) -> None:
+    prefix = unique("scrub")
+    batches = EventBatches(event_batches, hint=lambda _collection, _ids: None)
+    events = [(f"{prefix}-{n}", contact(prefix, n)) for n in range(3)]
+    released = await batches.stage(events, queued_at=datetime.now(UTC))
+    await batches.release(released, [fact_id for fact_id, _ in events])
+    staged = await batches.stage(events[:1], queued_at=datetime.now(UTC))
+
+    changed = await batches.scrub([f"{prefix}-1", f"{prefix}-0"], lambda e: e | {"value": "{}"})
+    assert changed == 2
+    pending = await event_batches.find_one({"_id": released["_id"]})
+    assert pending is not None
+    # Entries are stored as JSON text (cheaper for FerretDB than sub-documents).
+    values = [json.loads(entry)["value"] for entry in pending[OUTBOX]]
+    assert [value == "{}" for value in values] == [True, True, False]
+    still_staged = await event_batches.find_one({"_id": staged["_id"]})
+    assert still_staged is not None and json.loads(still_staged[STAGED][0])["value"] == "{}"

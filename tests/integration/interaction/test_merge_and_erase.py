@@ -4,6 +4,7 @@ re-keyed to the survivor, later facts following the merge, personal data erased 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from services.interaction.domain import activities
 from services.interaction.store import (
     ACTIVITIES,
     CUSTOMER_REFS,
+    EVENT_BATCHES,
     PARKED,
     ActivityStore,
     CustomerStatusStore,
@@ -386,6 +388,80 @@ async def test_erasure_scrubs_events_still_waiting_in_the_outbox(
     assert len(doc["outbox"]) == 1 and MARK not in repr(doc)
     assert doc["outbox"][0]["headers"]["ce_subject"] == customer
     assert await store.erase(customer, at=now) == 0  # nothing left to erase
+
+
+async def test_erasure_scrubs_batched_events_still_waiting_and_spares_other_customers(
+    connection: ConnectionSettings, mongo_client: MongoClient
+) -> None:
+    db = database(mongo_client, connection, unique("crm_interaction_outbox"))
+    store = ActivityStore(db, notify=lambda: None)
+    now = datetime.now(UTC)
+    erased, kept = unique("cust"), unique("cust")
+
+    def contact(customer: str) -> activities.Recorded:
+        return activities.record_interaction(
+            activities.RecordInteraction(
+                customer_id=customer,
+                channel=Channel.PHONE,
+                direction=Direction.INBOUND,
+                occurred_at=now - timedelta(hours=1),
+                source_system="cc-genesys",
+                external_id=unique("call"),
+                subject=MARK,
+            ),
+            received_at=now,
+        )
+
+    await store.insert_many([contact(erased), contact(kept), contact(erased)], queued_at=now)
+    assert await store.erase(erased, at=now) == 2
+    batch = await db[EVENT_BATCHES].find_one({})
+    assert batch is not None and batch["outbox_pending"] == 3
+    entries = [json.loads(entry) for entry in batch["outbox"]]  # stored as JSON text
+    assert MARK not in repr([entry for entry in entries if entry["key"] == erased])
+    assert [MARK in entry["value"] for entry in entries if entry["key"] == kept] == [True], (
+        "another customer's event is left as it was"
+    )
+
+
+async def test_a_batch_cut_off_before_its_events_were_released_is_published_by_recovery(
+    connection: ConnectionSettings, mongo_client: MongoClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = database(mongo_client, connection, unique("crm_interaction_outbox"))
+    store = ActivityStore(db, notify=lambda: None)
+    now = datetime.now(UTC)
+    customer = unique("cust")
+    facts = [
+        activities.record_interaction(
+            activities.RecordInteraction(
+                customer_id=customer,
+                channel=Channel.EMAIL,
+                direction=Direction.OUTBOUND,
+                occurred_at=now - timedelta(minutes=n),
+                source_system="cc-genesys",
+                external_id=unique("mail"),
+            ),
+            received_at=now,
+        )
+        for n in range(3)
+    ]
+    assert await store.insert_many(facts[:1], queued_at=now)  # stored and released before
+
+    async def crash(*_args: Any) -> int:
+        raise ConnectionError("the process died here")
+
+    monkeypatch.setattr(store.batches, "release", crash)
+    with pytest.raises(ConnectionError):
+        await store.insert_many(facts, queued_at=now)  # 0 is a duplicate, 1 and 2 are new
+    monkeypatch.undo()
+
+    assert await store.recover_event_batches(staged_before=now) == 0, "too young to recover"
+    assert await store.recover_event_batches(staged_before=now + timedelta(seconds=1)) == 2
+    pending = [
+        json.loads(entry)["fact"]
+        async for batch in db[EVENT_BATCHES].find({})
+        for entry in batch["outbox"]
+    ]
+    assert sorted(pending) == sorted([facts[0].id, facts[1].id, facts[2].id])
 
 
 async def test_merges_seen_out_of_order_end_at_the_last_survivor_and_respect_erasure(
