@@ -163,6 +163,9 @@ class Scorer:
     hand_over: Callable[[Sequence[Absorption]], Awaitable[None]] | None = None
     # Makes sure the table's changelog can be written (set by the worker; see worker.py).
     before_table_writes: Callable[[], Awaitable[None]] | None = None
+    # Waits until the broker has the changelog records of the table writes so far (set by the
+    # worker; see worker.py): a batch is acked, and its offsets committed, only after that.
+    after_table_writes: Callable[[], Awaitable[None]] | None = None
     locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     async def handle(self, message: Message) -> None:
@@ -221,6 +224,7 @@ class Scorer:
             await self._prepare_table_writes()
             for customer_id, record in records.items():
                 self.table[customer_id] = record
+            await self._table_written()
         if leaving and self.request_retirement is not None:
             await self.request_retirement(leaving)
         now = self.clock()
@@ -295,6 +299,7 @@ class Scorer:
             await self._prepare_table_writes()
             for customer_id in customer_ids:
                 self.table.pop(customer_id, None)
+            await self._table_written()
             await self.outputs.retire(sorted(set(customer_ids)))
 
     async def absorb(self, absorptions: Sequence[Absorption]) -> None:
@@ -331,6 +336,7 @@ class Scorer:
             await self._prepare_table_writes()
             for survivor, record in records.items():
                 self.table[survivor] = record
+            await self._table_written()
 
     async def review(self) -> int:
         """Rescore every local customer whose `next_review_at` has passed; how many."""
@@ -371,11 +377,16 @@ class Scorer:
             await self._prepare_table_writes()
             for customer_id, rescored in fresh:
                 self.table[customer_id] = rescored.record
+            await self._table_written()
         return len(fresh)
 
     async def _prepare_table_writes(self) -> None:
         if self.before_table_writes is not None:
             await self.before_table_writes()
+
+    async def _table_written(self) -> None:
+        if self.after_table_writes is not None:
+            await self.after_table_writes()
 
     async def _dead_letter(
         self, message: Message, error_class: ErrorClass, reason: str, error: str
