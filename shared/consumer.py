@@ -204,7 +204,12 @@ class EventConsumer:
         max_batch: int = 1000,
         clock: Callable[[], datetime] = utc_now,
         client_id: str | None = None,
+        after_batch: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`after_batch` runs once the handlers of a fetched batch are done, before the batch
+        is marked processed and committed: handlers that buffer their writes (one bulk write
+        per batch instead of one per event) flush them there. It is retried while the
+        database is unavailable."""
         self.settings = settings
         self.group_id = group_id
         self.topics = tuple(topics)
@@ -219,6 +224,7 @@ class EventConsumer:
         self.max_batch = max_batch
         self.clock = clock
         self.client_id = client_id or group_id
+        self.after_batch = after_batch
         self.stats = ConsumerStats()
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = False
@@ -288,6 +294,8 @@ class EventConsumer:
         )
         if dead_letters:
             await asyncio.gather(*dead_letters)
+        if self.after_batch is not None:
+            await self._until_available(self.after_batch)
         await self._until_available(self.processed.remember, handled, at=self.clock())
         assert self._consumer is not None
         await self._consumer.commit(

@@ -20,6 +20,7 @@ from services.interaction.store import (
     INGEST_PROCESSED,
     ActivityStore,
     CustomerStatusStore,
+    FactBuffer,
     ReferenceStore,
 )
 from shared.consumer import EventConsumer, ProcessedEvents
@@ -59,21 +60,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if not settings.ingest_enabled:
             return
+        ingested = FactBuffer(store, status)
         consumers = {
             "ingest": (
                 settings.ingest_group_id,
                 CONTACT_CENTER_INGEST,
-                ingest_handlers(store, refs, status, clock=utc_now),
+                ingest_handlers(ingested, refs, status, clock=utc_now),
                 INGEST_PROCESSED,
+                ingested.flush,
             ),
             "customer_refs": (
                 settings.customers_group_id,
                 CUSTOMER,
                 customer_handlers(store, refs, status, clock=utc_now),
                 CUSTOMERS_PROCESSED,
+                None,
             ),
         }
-        for name, (group_id, topic, handlers, processed_in) in consumers.items():
+        for name, (group_id, topic, handlers, processed_in, after_batch) in consumers.items():
             processed = ProcessedEvents(runtime.database[processed_in])
             with contextlib.suppress(ConnectionFailure):
                 await processed.ensure_indexes()
@@ -86,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 producer=runtime.producer,
                 max_future_skew=settings.event_max_future_skew,
                 client_id=f"{settings.service_name}-{name}",
+                after_batch=after_batch,
             )
             setattr(app.state, name, consumer)
             runtime.start_background(consumer.run())

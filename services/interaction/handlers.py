@@ -22,7 +22,12 @@ from typing import Any
 
 from services.interaction.domain import activities, merge, references
 from services.interaction.domain.activities import Recorded
-from services.interaction.store import ActivityStore, CustomerStatusStore, ReferenceStore
+from services.interaction.store import (
+    ActivityStore,
+    CustomerStatusStore,
+    FactWriter,
+    ReferenceStore,
+)
 from shared.consumer import Handler
 from shared.events import Event
 from shared.events.customer import (
@@ -42,7 +47,7 @@ Clock = Callable[[], datetime]
 
 
 async def record(
-    event: Event[Any], *, store: ActivityStore, status: CustomerStatusStore, clock: Clock
+    event: Event[Any], *, store: FactWriter, status: CustomerStatusStore, clock: Clock
 ) -> None:
     """Store the fact an event (addressed to a customer id) carries, under the survivor if that
     id was merged away; a repeat stores nothing. Raises ErasedCustomer for an erased one."""
@@ -55,7 +60,7 @@ async def record(
 async def record_ingested(
     event: Event[Any],
     *,
-    store: ActivityStore,
+    store: FactWriter,
     refs: ReferenceStore,
     status: CustomerStatusStore,
     clock: Clock,
@@ -158,9 +163,10 @@ INGESTED_TYPES = (InteractionRecorded, OrderPlaced, OrderCancelled, OrderReturne
 
 
 def ingest_handlers(
-    store: ActivityStore, refs: ReferenceStore, status: CustomerStatusStore, *, clock: Clock
+    store: FactWriter, refs: ReferenceStore, status: CustomerStatusStore, *, clock: Clock
 ) -> dict[str, Handler]:
-    """The routing table of the ingest consumer: event type → handler."""
+    """The routing table of the ingest consumer: event type → handler (`store` is the batch's
+    FactBuffer in the service, flushed by the consumer after each batch)."""
 
     async def handle(event: Event[Any]) -> None:
         await record_ingested(event, store=store, refs=refs, status=status, clock=clock)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -27,7 +28,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from services.interaction.domain import erasure, merge
 from services.interaction.domain.activities import Recorded, readdressed
 from services.interaction.domain.merge import CustomerState, ErasedCustomer, Resolution
-from shared.events import Event, spec_for
+from shared.events import Event, spec_for, utc_now
 from shared.mongo import Collection, Database, Document, bulk_update
 from shared.outbox import (
     BATCH_ID,
@@ -36,6 +37,8 @@ from shared.outbox import (
     new_document_with_events,
     write_lock,
 )
+
+log = logging.getLogger(__name__)
 
 ACTIVITIES = "activities"
 EVENT_BATCHES = "activity_event_batches"
@@ -208,6 +211,46 @@ def _erased(doc: Document, *, at: datetime) -> Document:
     ):
         fields[OUTBOX] = scrubbed
     return fields
+
+
+class FactWriter(Protocol):
+    """Where a handler stores a fact: the store itself, or a batch's `FactBuffer`."""
+
+    async def insert(self, recorded: Recorded, *, queued_at: datetime) -> bool: ...
+
+
+class FactBuffer:
+    """The facts of one consumer batch, stored together when the batch ends.
+
+    The ingest consumer's handlers put their facts here and the consumer calls `flush` before
+    it commits the batch (`EventConsumer(after_batch=...)`), so a backfill over Kafka costs one
+    bulk insert and one event batch per fetched batch instead of a write and a relay pass per
+    event. The customers are resolved again at the flush: a merge or erasure that arrived
+    while the batch was being handled still applies (an erased customer's facts are dropped,
+    which is what the erasure asks; they were accepted for a customer that no longer is).
+    """
+
+    def __init__(self, store: ActivityStore, status: CustomerStatusStore) -> None:
+        self.store = store
+        self.status = status
+        self._facts: list[Recorded] = []
+
+    async def insert(self, recorded: Recorded, *, queued_at: datetime) -> bool:
+        self._facts.append(recorded)
+        return True
+
+    async def flush(self) -> None:
+        facts = list(self._facts)
+        if not facts:
+            return
+        addressed = await self.status.addressed_many(facts)
+        kept = [fact for fact in addressed if not isinstance(fact, str)]
+        for refused in (fact for fact in addressed if isinstance(fact, str)):
+            log.warning("ingested fact dropped at flush: %s", refused)
+        await self.store.insert_many(kept, queued_at=utc_now())
+        # Only now: a flush cut off by an unavailable database is retried with every fact
+        # (those it did store come back as duplicates; their events are in its staged batch).
+        del self._facts[: len(facts)]
 
 
 class ReferenceStore:

@@ -21,6 +21,7 @@ from shared.events.customer import CustomerCreated, CustomerProfile
 from shared.events.interaction import InteractionRecorded
 from shared.events.vocabulary import Channel, CustomerKind, Direction
 from shared.mongo import Document
+from shared.outbox import BATCH_ID
 from shared.producer import EventProducer
 from shared.settings import ConnectionSettings
 from shared.topics import CONTACT_CENTER_INGEST, INTERACTION
@@ -81,6 +82,38 @@ async def test_binary_event_is_stored_and_published(
     assert header(published[0], "ce_type") == "crm.interaction.recorded.v1"
     await asyncio.sleep(1.0)
     assert len(await store.of_customer(customer)) == 1
+
+
+async def test_a_backfill_over_kafka_is_stored_in_bulk_and_every_event_published_once(
+    ingest_app: FastAPI, producer: EventProducer, connection: ConnectionSettings
+) -> None:
+    tail = TopicTail(connection, INTERACTION.name)
+    await tail.mark()
+    customers = [unique("cust") for _ in range(5)]
+    calls = [(customers[n % 5], unique("call")) for n in range(300)]
+    records = [contact(customer, call_id) for customer, call_id in calls]
+    await producer.publish_records(records + records[:50])  # 50 re-sent: nothing new
+    published = await tail.read(
+        lambda got: len({header(r, "ce_id") for r in got}) >= 300,
+        keep=lambda r: r.key is not None and r.key.decode() in customers,
+        timeout=60,
+    )
+    assert len({header(r, "ce_id") for r in published}) == 300
+    store: ActivityStore = ingest_app.state.activities
+    facts = [
+        doc
+        for customer in customers
+        for doc in await store.collection.find({"customer_id": customer}).to_list()
+    ]
+    assert len(facts) == 300
+    # Stored a consumer batch at a time, with one event batch each (not one outbox per fact).
+    assert all(BATCH_ID in doc and "outbox" not in doc for doc in facts)
+    assert len({doc[BATCH_ID] for doc in facts}) < 300
+    per_customer = {c: [r for r in published if r.key == c.encode()] for c in customers}
+    for customer, own in per_customer.items():
+        sent = [activities.interaction_id_for("cc-avaya", i) for c, i in calls if c == customer]
+        got = [json.loads(r.value)["interaction_id"] for r in own]
+        assert list(dict.fromkeys(got)) == sent, f"{customer}: events out of order"
 
 
 async def test_structured_order_is_stored(ingest_app: FastAPI, producer: EventProducer) -> None:

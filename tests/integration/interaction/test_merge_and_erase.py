@@ -24,6 +24,7 @@ from services.interaction.store import (
     PARKED,
     ActivityStore,
     CustomerStatusStore,
+    FactBuffer,
     ReferenceStore,
 )
 from shared.events import Event, EventData, encode, new_event
@@ -492,3 +493,39 @@ async def test_merges_seen_out_of_order_end_at_the_last_survivor_and_respect_era
     [moved] = await store.of_customer(erased)
     assert moved["merged_from"] == late and moved["summary"] is None
     assert MARK not in repr(await store.collection.find_one({"_id": moved["_id"]}))
+
+
+async def test_a_buffered_ingest_fact_follows_a_merge_or_erasure_that_came_before_its_flush(
+    connection: ConnectionSettings, mongo_client: MongoClient
+) -> None:
+    db = database(mongo_client, connection, unique("crm_interaction_buffer"))
+    store = ActivityStore(db, notify=lambda: None)
+    status = CustomerStatusStore(db)
+    buffer = FactBuffer(store, status)
+    now = datetime.now(UTC)
+    erased, merged, survivor = unique("cust"), unique("cust"), unique("cust")
+
+    def contact(customer: str) -> activities.Recorded:
+        return activities.record_interaction(
+            activities.RecordInteraction(
+                customer_id=customer,
+                channel=Channel.PHONE,
+                direction=Direction.INBOUND,
+                occurred_at=now - timedelta(hours=1),
+                source_system="cc-genesys",
+                external_id=unique("call"),
+            ),
+            received_at=now,
+        )
+
+    gone, moved = contact(erased), contact(merged)
+    await buffer.insert(gone, queued_at=now)
+    await buffer.insert(moved, queued_at=now)
+    await status.mark_erased(erased, at=now)
+    await status.mark_merged([merged], survivor, at=now)
+    await buffer.flush()
+    assert await store.get(gone.id) is None, "an erased customer's fact is not stored"
+    stored = await store.get(moved.id)
+    assert stored is not None and stored["customer_id"] == survivor
+    await buffer.flush()  # nothing left: no second write
+    assert await db[EVENT_BATCHES].count_documents({}) == 1
