@@ -129,11 +129,13 @@ async def wait_until_complete(
 def differences(
     stored: dict[str, dict[str, Any]], expected: dict[str, tuple[float, float, int]]
 ) -> dict[str, tuple[float, float, int]]:
-    """The customers whose stored (risk, loyalty, orders) differ from the clean pass."""
+    """The customers whose stored (risk, loyalty, orders) differ from the clean pass (others'
+    scores, from events another test put on the shared input topic meanwhile, are not ours)."""
     return {
         customer: (doc["churn"]["risk"], doc["loyalty"]["score"], doc["features"]["orders"])
         for customer, doc in stored.items()
-        if (doc["churn"]["risk"], doc["loyalty"]["score"], doc["features"]["orders"])
+        if customer in expected
+        and (doc["churn"]["risk"], doc["loyalty"]["score"], doc["features"]["orders"])
         != pytest.approx(expected[customer])
     }
 
