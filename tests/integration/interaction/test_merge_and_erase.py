@@ -360,6 +360,24 @@ async def test_erasure_removes_personal_data_and_refuses_later_facts(
     assert (await status.resolve(customer)).erased
 
 
+def a_contact(
+    customer: str, *, at: datetime, channel: Channel = Channel.PHONE, **fields: Any
+) -> activities.Recorded:
+    """A contact of `customer` an hour before `at`, as the store-level tests record it."""
+    return activities.record_interaction(
+        activities.RecordInteraction(
+            customer_id=customer,
+            channel=channel,
+            direction=Direction.INBOUND,
+            occurred_at=at - timedelta(hours=1),
+            source_system="cc-genesys",
+            external_id=unique("call"),
+            **fields,
+        ),
+        received_at=at,
+    )
+
+
 async def test_erasure_scrubs_events_still_waiting_in_the_outbox(
     connection: ConnectionSettings, mongo_client: MongoClient
 ) -> None:
@@ -368,19 +386,7 @@ async def test_erasure_scrubs_events_still_waiting_in_the_outbox(
     store = ActivityStore(db, notify=lambda: None)
     now = datetime.now(UTC)
     customer = unique("cust")
-    fact = activities.record_interaction(
-        activities.RecordInteraction(
-            customer_id=customer,
-            channel=Channel.WECHAT,
-            direction=Direction.INBOUND,
-            occurred_at=now - timedelta(hours=1),
-            source_system="cc-genesys",
-            external_id=unique("call"),
-            subject=MARK,
-            outcome=MARK,
-        ),
-        received_at=now,
-    )
+    fact = a_contact(customer, at=now, channel=Channel.WECHAT, subject=MARK, outcome=MARK)
     assert await store.insert(fact, queued_at=now)
     assert await store.erase(customer, at=now) == 1
     doc = await db[ACTIVITIES].find_one({"_id": fact.id})
@@ -398,22 +404,8 @@ async def test_erasure_scrubs_batched_events_still_waiting_and_spares_other_cust
     store = ActivityStore(db, notify=lambda: None)
     now = datetime.now(UTC)
     erased, kept = unique("cust"), unique("cust")
-
-    def contact(customer: str) -> activities.Recorded:
-        return activities.record_interaction(
-            activities.RecordInteraction(
-                customer_id=customer,
-                channel=Channel.PHONE,
-                direction=Direction.INBOUND,
-                occurred_at=now - timedelta(hours=1),
-                source_system="cc-genesys",
-                external_id=unique("call"),
-                subject=MARK,
-            ),
-            received_at=now,
-        )
-
-    await store.insert_many([contact(erased), contact(kept), contact(erased)], queued_at=now)
+    contacts = [a_contact(c, at=now, subject=MARK) for c in (erased, kept, erased)]
+    await store.insert_many(contacts, queued_at=now)
     assert await store.erase(erased, at=now) == 2
     batch = await db[EVENT_BATCHES].find_one({})
     assert batch is not None and batch["outbox_pending"] == 3
@@ -431,20 +423,7 @@ async def test_a_batch_cut_off_before_its_events_were_released_is_published_by_r
     store = ActivityStore(db, notify=lambda: None)
     now = datetime.now(UTC)
     customer = unique("cust")
-    facts = [
-        activities.record_interaction(
-            activities.RecordInteraction(
-                customer_id=customer,
-                channel=Channel.EMAIL,
-                direction=Direction.OUTBOUND,
-                occurred_at=now - timedelta(minutes=n),
-                source_system="cc-genesys",
-                external_id=unique("mail"),
-            ),
-            received_at=now,
-        )
-        for n in range(3)
-    ]
+    facts = [a_contact(customer, at=now - timedelta(minutes=n)) for n in range(3)]
     assert await store.insert_many(facts[:1], queued_at=now)  # stored and released before
 
     async def crash(*_args: Any) -> int:
@@ -504,21 +483,7 @@ async def test_a_buffered_ingest_fact_follows_a_merge_or_erasure_that_came_befor
     buffer = FactBuffer(store, status)
     now = datetime.now(UTC)
     erased, merged, survivor = unique("cust"), unique("cust"), unique("cust")
-
-    def contact(customer: str) -> activities.Recorded:
-        return activities.record_interaction(
-            activities.RecordInteraction(
-                customer_id=customer,
-                channel=Channel.PHONE,
-                direction=Direction.INBOUND,
-                occurred_at=now - timedelta(hours=1),
-                source_system="cc-genesys",
-                external_id=unique("call"),
-            ),
-            received_at=now,
-        )
-
-    gone, moved = contact(erased), contact(merged)
+    gone, moved = a_contact(erased, at=now), a_contact(merged, at=now)
     await buffer.insert(gone, queued_at=now)
     await buffer.insert(moved, queued_at=now)
     await status.mark_erased(erased, at=now)
