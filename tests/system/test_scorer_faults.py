@@ -1,11 +1,15 @@
 """The scorer killed with SIGKILL three times during a stream of 20,000 events: every final
 score equals the one a clean, single pass over the same events gives — nothing lost, nothing
 counted twice. The worker is a real process on the real broker; it recovers its table from the
-changelog after each kill and is redelivered what it had not committed."""
+changelog after each kill and is redelivered what it had not committed.
+
+The large variant, on demand (`python -m bench kills`): `CRM_KILL_TEST_EVENTS=100000
+CRM_KILL_TEST_CUSTOMERS=2000 CRM_KILL_TEST_KILLS=5`."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from collections import defaultdict
@@ -36,21 +40,24 @@ from tests.integration.scoring.test_worker import (
     run_worker,
 )
 
-EVENTS = 20_000
-CUSTOMERS = 400
-KILLS = 3
+EVENTS = int(os.environ.get("CRM_KILL_TEST_EVENTS", "20000"))
+CUSTOMERS = int(os.environ.get("CRM_KILL_TEST_CUSTOMERS", "400"))
+KILLS = int(os.environ.get("CRM_KILL_TEST_KILLS", "3"))
+SCALE = max(1.0, EVENTS / 20_000)  # time budgets grow with the stream
+EVENT_SPACING = timedelta(milliseconds=150)
 
 
 def stream_of_orders() -> list[Event[Any]]:
-    """A live stream: orders of the last hour, a customer's in time order."""
-    start = utc_now() - timedelta(hours=1)
+    """A live stream: orders up to a minute ago, 150 ms of event time apart, a customer's in
+    time order."""
+    start = utc_now() - EVENT_SPACING * EVENTS - timedelta(minutes=1)
     run = unique("f")
     return [
         new_event(
             OrderPlaced(order_id=f"{run}-{n}", amount=Decimal(500 + (n * 37) % 9000)),
             subject=f"{run}-c{n % CUSTOMERS:04d}",
             source="/tests/faults",
-            time=start + timedelta(milliseconds=150 * n),
+            time=start + EVENT_SPACING * n,
         )
         for n in range(EVENTS)
     ]
@@ -106,8 +113,9 @@ async def produce(producer: EventProducer, events: list[Event[Any]]) -> None:
 async def wait_until_complete(
     scores: Any, expected: dict[str, tuple[float, float, int]], logs: list[Path]
 ) -> dict[str, dict[str, Any]]:
-    """The stored scores once every customer's has counted all its orders (4 min at most)."""
-    deadline = time.monotonic() + 240
+    """The stored scores once every customer's has counted all its orders (4 min at most for
+    the CI-sized stream)."""
+    deadline = time.monotonic() + 240 * SCALE
     while True:
         stored = {doc["_id"]: doc async for doc in scores.find({})}
         done = [
@@ -156,7 +164,7 @@ def worker_options(
     }
 
 
-@pytest.mark.hang_limit(600)
+@pytest.mark.hang_limit(int(600 * SCALE))
 async def test_three_kills_during_a_stream_lose_nothing_and_count_nothing_twice(
     connection: ConnectionSettings, mongo_client: MongoClient, tmp_path: Path
 ) -> None:
