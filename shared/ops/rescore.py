@@ -1,6 +1,6 @@
 """Make the scorer recompute every score: rewind its consumer group and drop its table.
 
-Why both: the scorer's table (`customer-features`, changelog-backed) holds each customer's
+Why both: the scorer's table (`customer-state`, changelog-backed) holds each customer's
 folded feature state and only the ids of their last `SEEN_LIMIT` events. Rewinding the input
 offsets alone would redeliver every event to that state: the last 64 per customer would be
 skipped as duplicates and every older one folded in a second time. Deleting the changelog

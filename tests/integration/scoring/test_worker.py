@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import DefaultPartitioner
 
 from services.scoring.outputs import HISTORY, SCORES
+from services.scoring.tables import TABLE_NAME
 from services.scoring.topics import rescore_requests_topic
 from shared import topics
 from shared.events import KafkaRecord, decode, new_event, utc_now
@@ -383,6 +385,58 @@ async def wait_for_document(
     pytest.fail(f"no score for {customer}")
 
 
+async def test_a_customers_state_is_in_the_changelog_partition_of_its_events(
+    worker: subprocess.Popen[bytes],
+    producer: EventProducer,
+    mongo_client: MongoClient,
+    connection: ConnectionSettings,
+    scores_db: str,
+    app_id: str,
+    input_partitions: int,
+) -> None:
+    """The worker that takes a partition over after a rebalance recovers that partition of the
+    changelog: every customer's state must be there, in its events' partition."""
+    customers = [unique("cust") for _ in range(12)]
+    await producer.publish(
+        [
+            new_event(
+                OrderPlaced(order_id=unique("order"), amount=Decimal("300")),
+                subject=customer,
+                source="/tests/scoring",
+                time=utc_now() - timedelta(minutes=1),
+            )
+            for customer in customers
+        ]
+    )
+    for customer in customers:
+        await wait_for_document(mongo_client, scores_db, customer)
+    # The input topics' partitioner: murmur2 of the key bytes (the customer id).
+    partitioner = DefaultPartitioner()
+    expected = {
+        customer.encode(): partitioner(customer.encode(), list(range(input_partitions)), [])
+        for customer in customers
+    }
+    changelog = f"{app_id}-{TABLE_NAME}-changelog"
+    found: dict[bytes, set[int]] = {}
+    consumer = AIOKafkaConsumer(
+        changelog,
+        bootstrap_servers=connection.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while set(found) != set(expected) and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    if record.key in expected:
+                        found.setdefault(record.key, set()).add(record.partition)
+    finally:
+        await consumer.stop()
+    assert found == {key: {partition} for key, partition in expected.items()}
+
+
 async def test_a_duplicate_is_not_counted_twice_and_poison_goes_to_the_dlq(
     worker: subprocess.Popen[bytes],
     producer: EventProducer,
@@ -430,8 +484,14 @@ async def test_a_duplicate_is_not_counted_twice_and_poison_goes_to_the_dlq(
         document = await collection.find_one({"_id": customer}) or document
     assert document["features"]["orders"] == 2
     # Events of one batch make one score: the history holds one or two, never one per copy.
+    # (Scores as of a later time are the review timer's: the orders are days old, so their
+    # score is due for review at once, and a review may have run meanwhile.)
     history = mongo_client[scores_db][HISTORY]
-    orders = [doc["features"]["orders"] async for doc in history.find({"customer_id": customer})]
+    orders = [
+        doc["features"]["orders"]
+        async for doc in history.find({"customer_id": customer})
+        if doc["as_of"] <= second.time
+    ]
     assert sorted(orders) in ([2], [1, 2])
     assert worker.poll() is None
 
