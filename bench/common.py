@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from shared.mongo import connect
 from shared.settings import ConnectionSettings
 from shared.stack import Stack, StackSettings
 
@@ -80,3 +81,24 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.started
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the summary table of `python -m bench all`."""
+
+    benchmark: str
+    what: str
+    figure: str
+    target: str = ""
+
+
+async def drop_databases(settings: ConnectionSettings) -> None:
+    """Drop every database of this bench run (its own prefix)."""
+    client = connect(settings)
+    try:
+        for name in await client.list_database_names():
+            if name.startswith(settings.mongo_database_prefix):
+                await client.drop_database(name)
+    finally:
+        await client.close()

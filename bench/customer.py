@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from bench.baseline import Load, Request, drive, http_client, serve
-from bench.common import Rate, connection, service_env
+from bench.common import Rate, Row, connection, service_env
 from shared.auth import AuthSettings, Role, TokenIssuer, account_principal
 from shared.events import utc_now
 from shared.mongo import connect
@@ -79,7 +79,7 @@ def merged(loads: list[Load]) -> Load:
     )
 
 
-async def crud_phase(url: str, bare_url: str, run: str, requests: int, rounds: int) -> None:
+async def crud_phase(url: str, bare_url: str, run: str, requests: int, rounds: int) -> list[Row]:
     """Baseline and service in alternating rounds, so that both meet the same machine: on
     shared cores the load changes from minute to minute, and a baseline measured minutes
     before the service would make the ratio mean nothing."""
@@ -155,6 +155,15 @@ async def crud_phase(url: str, bare_url: str, run: str, requests: int, rounds: i
             f"{name}: p50 {load.p50_ms / baseline.p50_ms:.1f}x, "
             f"p99 {load.p99_ms / baseline.p99_ms:.1f}x the baseline's latency"
         )
+    return [
+        Row(
+            "customer",
+            f"{name} vs bare FastAPI",
+            f"{load.per_second:,.0f} req/s ({load.per_second / baseline.per_second:.2f}x),"
+            f" p50 {load.p50_ms:,.0f} ms",
+        )
+        for name, load, baseline in (("create", created, echo), ("read", read, bare_get))
+    ]
 
 
 def import_file(run: str, rows: int) -> bytes:
@@ -167,9 +176,10 @@ def import_file(run: str, rows: int) -> bytes:
     return "".join(lines).encode()
 
 
-async def import_phase(url: str, run: str, rows: int) -> None:
+async def import_phase(url: str, run: str, rows: int) -> list[Row]:
     body = import_file(run, rows)
     headers = {"authorization": f"Bearer {token()}", "content-type": "text/csv"}
+    rows_out: list[Row] = []
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=3600) as client:
         for what in ("import: new customers (created)", "import: same file again (unchanged)"):
             started = time.perf_counter()
@@ -182,9 +192,11 @@ async def import_phase(url: str, run: str, rows: int) -> None:
                 + f"  created {report['created']} updated {report['updated']}"
                 + f" unchanged {report['unchanged']} rejected {report['rejected']}"
             )
+            rows_out.append(Row("customer", what, f"{rows / seconds:,.0f} rows/s"))
+    return rows_out
 
 
-async def run(requests: int, rows: int, rounds: int = 5) -> None:
+async def run(requests: int, rows: int, rounds: int = 5) -> list[Row]:
     settings = await connection()
     run_id = f"bench{uuid.uuid4().hex[:6]}"
     env = service_env(settings, CRM_VIEW360_ENABLED="false", CRM_CONSOLE_ENABLED="false")
@@ -194,8 +206,8 @@ async def run(requests: int, rows: int, rounds: int = 5) -> None:
             "services.customer.app:create_app", factory=True, env=env, ready_path="/readyz"
         ) as url:
             async with serve("bench.baseline:bare_app") as bare_url:
-                await crud_phase(url, bare_url, run_id, requests, rounds)
-            await import_phase(url, run_id, rows)
+                crud = await crud_phase(url, bare_url, run_id, requests, rounds)
+            return crud + await import_phase(url, run_id, rows)
     finally:
         client = connect(settings)
         try:

@@ -24,7 +24,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.baseline import Load, drive, http_client, serve
-from bench.common import Rate, connection, service_env
+from bench.common import Rate, Row, connection, service_env
 from shared.auth import AuthSettings, Scope, TokenIssuer, api_key_principal
 from shared.events import utc_now
 from shared.mongo import connect
@@ -97,7 +97,9 @@ class Arrivals:
         await self.consumer.stop()
 
 
-async def batch_phase(url: str, settings: ConnectionSettings, run: str, events: int) -> None:
+async def batch_phase(
+    url: str, settings: ConnectionSettings, run: str, events: int
+) -> tuple[Rate, Rate]:
     at = datetime.now(UTC) - timedelta(days=1)
     batches = max(1, events // BATCH)
     bodies = [
@@ -147,6 +149,7 @@ async def batch_phase(url: str, settings: ConnectionSettings, run: str, events: 
     print(end_to_end.line())
     verdict = "met" if end_to_end.per_second >= 20_000 else "missed"
     print(f"target batch >= 20,000 events/s end to end: {verdict}")
+    return http, end_to_end
 
 
 async def bare_phase(bare_url: str, run: str, requests: int) -> Load:
@@ -162,7 +165,7 @@ async def bare_phase(bare_url: str, run: str, requests: int) -> Load:
         )
 
 
-async def single_phase(url: str, bare: Load, run: str, requests: int) -> None:
+async def single_phase(url: str, bare: Load, run: str, requests: int) -> Load:
     at = datetime.now(UTC) - timedelta(hours=1)
     headers = {"authorization": f"Bearer {token()}"}
     async with http_client(url, concurrency=SINGLE_CONCURRENCY, headers=headers) as client:
@@ -175,13 +178,14 @@ async def single_phase(url: str, bare: Load, run: str, requests: int) -> None:
         )
     print(bare.line())
     print(single.line(bare))
+    return single
 
 
 def _echo(run: str, at: datetime) -> Callable[[httpx.AsyncClient, int], Any]:
     return lambda c, i: c.post("/echo", json=contact(f"{run}e", i, at))
 
 
-async def run(events: int, requests: int) -> None:
+async def run(events: int, requests: int) -> list[Row]:
     settings = await connection()
     run_id = f"bench{uuid.uuid4().hex[:6]}"
     env = service_env(
@@ -197,8 +201,22 @@ async def run(events: int, requests: int) -> None:
         async with serve(
             "services.interaction.app:create_app", factory=True, env=env, ready_path="/readyz"
         ) as url:
-            await single_phase(url, bare, run_id, requests)
-            await batch_phase(url, settings, run_id, events)
+            single = await single_phase(url, bare, run_id, requests)
+            http, end_to_end = await batch_phase(url, settings, run_id, events)
+        return [
+            Row(
+                "ingest",
+                "batch, accepted -> on crm.interaction.v1",
+                f"{end_to_end.per_second:,.0f} events/s (HTTP {http.per_second:,.0f}/s)",
+                ">= 20,000 /s",
+            ),
+            Row(
+                "ingest",
+                "single contact per request",
+                f"{single.per_second:,.0f} req/s ({single.per_second / bare.per_second:.2f}x)",
+                "vs bare FastAPI echo",
+            ),
+        ]
     finally:
         client = connect(settings)
         try:

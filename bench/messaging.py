@@ -18,7 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import Rate, Timer, bench_topic, connection, drop_topics
+from bench.common import Rate, Row, Timer, bench_topic, connection, drop_topics
 from shared.consumer import EventConsumer, ProcessedEvents
 from shared.events import Event, KafkaRecord, encode, new_event
 from shared.events.interaction import OrderLine, OrderPlaced
@@ -155,7 +155,7 @@ async def relay_publish(settings: ConnectionSettings, events: list[Event[Any]]) 
     return Rate("outbox relay (claim+produce+ack+remove)", published, timer.seconds)
 
 
-async def run(messages: int) -> None:
+async def run(messages: int) -> list[Row]:
     settings = await connection()
     topic = await bench_topic(settings)
     try:
@@ -174,5 +174,18 @@ async def run(messages: int) -> None:
         print(relayed.line(produced))
         verdict = "meets" if toolkit.per_second >= 0.7 * consumed.per_second else "misses"
         print(f"consume path {verdict} the 0.7x target")
+        return [
+            Row(
+                "messaging",
+                "EventConsumer vs raw consume",
+                f"{toolkit.per_second:,.0f} /s ({toolkit.per_second / consumed.per_second:.2f}x)",
+                ">= 0.7x raw",
+            ),
+            Row(
+                "messaging",
+                "outbox relay vs raw produce",
+                f"{relayed.per_second:,.0f} /s ({relayed.per_second / produced.per_second:.2f}x)",
+            ),
+        ]
     finally:
         await drop_topics(settings, [topic])

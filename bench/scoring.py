@@ -5,26 +5,36 @@ database prefix is started; `events` order events for `customers` customers are 
 `crm.interaction.v1` as fast as Kafka takes them; the clock runs until the worker's own
 `crm_scorer_events_scored_total` says every one was folded into a stored, published score.
 The baseline is a raw aiokafka consumer reading the same records in the same run.
+
+Then `latency`: a fresh worker, order events produced at a fixed rate (`--rate`, default
+2,000/s) for a fixed time (`--seconds`, default 60) over `--customers` customers; each event's
+clock runs from its hand-over to the producer until a score on `crm.scores.v1` reflects it
+(see bench/latency.py). Lost = never reflected before the scores stop coming for 30 s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 import time
 import urllib.request
 import uuid
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import Rate, Timer, connection
+from bench.common import Rate, Row, Timer, connection, drop_databases
+from bench.latency import (
+    EventClock,
+    ScorerWorker,
+    ScoreWatcher,
+    from_millis,
+    scorer_breakdown,
+    scorer_metrics,
+)
 from bench.messaging import raw_produce, sample_event
-from shared.demo.processes import SERVICES, ServiceRunner
+from shared.demo.processes import SERVICES
 from shared.events import encode
-from shared.mongo import connect
-from shared.stack import StackSettings
 from shared.stack.processes import port_open
 from shared.topics import INTERACTION
 
@@ -87,7 +97,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     return {tp.partition: offset for tp, offset in ends.items()}
 
 
-async def run(events: int, customers: int) -> None:
+async def run(events: int, customers: int) -> list[Row]:
     demo_scorer = next(s for s in SERVICES if s.name == "scorer")
     if port_open("127.0.0.1", demo_scorer.port):
         raise SystemExit(
@@ -95,27 +105,13 @@ async def run(events: int, customers: int) -> None:
             "data: stop it first (./scripts/stop-demo)"
         )
     settings = await connection()
-    stack = StackSettings()
-    app_id = f"bench-scorer-{uuid.uuid4().hex[:6]}"
-    scorer = dataclasses.replace(
-        next(s for s in SERVICES if s.name == "scorer"), port=16066, name="bench-scorer"
-    )
-    runner = ServiceRunner(
-        stack,
-        services=[scorer],
-        extra_env={
-            "CRM_MONGO_DATABASE_PREFIX": settings.mongo_database_prefix,
-            "CRM_FAUST_APP_ID": app_id,
-            "CRM_FAUST_OFFSET_RESET": "latest",
-            "CRM_SWEEP_INTERVAL_S": "3600",
-        },
-    )
-    runner.down()
-    runner.up()
+    worker = ScorerWorker(settings, f"bench-scorer-{uuid.uuid4().hex[:6]}")
+    worker.start()
     try:
-        await wait_until_assigned(settings.kafka_bootstrap_servers, app_id)
+        await worker.wait_ready(timeout_s=120)
+        await wait_until_assigned(settings.kafka_bootstrap_servers, worker.app_id)
         start = await end_offsets(settings.kafka_bootstrap_servers, INTERACTION.name)
-        metrics_url = f"{scorer.url}/metrics"
+        metrics_url = worker.metrics_url
         before = scored(metrics_url)
         records = [
             encode(sample_event(n).model_copy(update={"subject": f"B-{n % customers:06d}"}))
@@ -142,10 +138,85 @@ async def run(events: int, customers: int) -> None:
         target = 2_000
         verdict = "meets" if scorer_rate.per_second >= target else "misses"
         print(f"scorer {verdict} the {target:,}/s target on this machine")
+        ratio = scorer_rate.per_second / baseline.per_second
+        return [
+            Row(
+                "scoring",
+                f"throughput, {events:,} events / {customers:,} customers",
+                f"{scorer_rate.per_second:,.0f} /s ({ratio:.3f}x raw consume)",
+                ">= 2,000 /s; >= 0.5x raw",
+            )
+        ]
     finally:
-        runner.down()
-        client = connect(settings)
-        for name in await client.list_database_names():
-            if name.startswith(settings.mongo_database_prefix):
-                await client.drop_database(name)
-        await client.close()
+        worker.stop()
+        await drop_databases(settings)
+
+
+async def latency(rate: int, seconds: float, customers: int) -> list[Row]:
+    """Event → score latency at a fixed offered load: `rate` order events/s for `seconds`,
+    round robin over `customers`, produced straight to `crm.interaction.v1`; each event's clock
+    runs from its hand-over to the producer until a score on `crm.scores.v1` reflects it."""
+    settings = await connection()
+    worker = ScorerWorker(settings, f"bench-scorer-{uuid.uuid4().hex[:6]}")
+    watcher = ScoreWatcher(settings)
+    run_id = uuid.uuid4().hex[:6]
+    events = EventClock()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+    )
+    print(
+        f"scoring latency: {rate:,} order events/s offered for {seconds:.0f}s over "
+        f"{customers:,} customers -> {INTERACTION.name}"
+    )
+    worker.start()
+    try:
+        await worker.wait_ready(timeout_s=120)
+        await wait_until_assigned(settings.kafka_bootstrap_servers, worker.app_id)
+        await watcher.start()
+        await producer.start()
+        before = scorer_metrics(worker.metrics_url)
+        sent = 0
+        started = time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds:
+            for _ in range(min(int(rate * elapsed) - sent, rate)):
+                customer = f"L{run_id}-{sent % customers:06d}"
+                at = events.next(customer)
+                record = encode(
+                    sample_event(sent).model_copy(
+                        update={"subject": customer, "time": from_millis(at)}
+                    )
+                )
+                await producer.send(
+                    INTERACTION.name, record.value, key=record.key, headers=list(record.headers)
+                )
+                watcher.expect(customer, at, time.perf_counter())
+                sent += 1
+            await asyncio.sleep(0.01)
+        await producer.flush()
+        achieved = Rate("offered load, achieved", sent, time.perf_counter() - started)
+        print(achieved.line())
+        progressing = await watcher.settle(stall_s=30, max_s=600)
+        print(scorer_breakdown(worker.metrics_url, before, watcher.last_match - started))
+        result = watcher.result()
+        print(result.line("event -> score on crm.scores.v1 (after Mongo)"))
+        print(result.windows())
+        if result.lost and progressing:
+            print(f"  {result.lost} not scored yet when the wait ended; the scorer still advanced")
+        verdict = "met" if result.p99_ms < 500 and not result.lost else "missed"
+        print(f"target p99 < 500 ms at 2,000 events/s, lost 0: {verdict} (offered {rate:,}/s)")
+        return [
+            Row(
+                "scoring",
+                f"event->score at {achieved.per_second:,.0f}/s ({customers:,} customers)",
+                f"p50 {result.p50_ms:,.0f} / p99 {result.p99_ms:,.0f} ms, lost {result.lost}",
+                "p99 < 500 ms at 2,000/s",
+            )
+        ]
+    finally:
+        await producer.stop()
+        await watcher.stop()
+        worker.stop()
+        await drop_databases(settings)

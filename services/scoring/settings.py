@@ -22,8 +22,8 @@ class Settings(ServiceSettings):
     faust_store: str = Field(
         default="memory://",
         description=(
-            "Table store: memory:// (tests, dev; rebuilt from the changelog on start) or "
-            "rocksdb:// (production; needs the rocksdict package: faust-streaming[rocksdict])"
+            "Table store: memory:// (rebuilt from the changelog on start) or rocksdb:// "
+            "(needs faust-streaming[rocksdict]; not validated, see docs/deploying.md)"
         ),
     )
     faust_web_port: int = Field(
