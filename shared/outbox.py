@@ -99,8 +99,9 @@ def _entry(stored: Mapping[str, Any] | str) -> Mapping[str, Any]:
 
 
 def _batch_entry(fact_id: Any, event: Event[Any], *, queued_at: datetime) -> str:
-    entry = outbox_entry(event, queued_at=queued_at) | {"fact": fact_id}
-    return json.dumps(entry | {"queued_at": queued_at.isoformat()})
+    """An event batch's entry: the outbox entry as JSON text, naming the fact it belongs to."""
+    entry = outbox_entry(event, queued_at=queued_at)
+    return json.dumps({**entry, "fact": fact_id, "queued_at": queued_at.isoformat()})
 
 
 def with_events(
