@@ -247,7 +247,12 @@ class FactBuffer:
         kept = [fact for fact in addressed if not isinstance(fact, str)]
         for refused in (fact for fact in addressed if isinstance(fact, str)):
             log.warning("ingested fact dropped at flush: %s", refused)
-        await self.store.insert_many(kept, queued_at=utc_now())
+        outcomes = await self.store.insert_many(kept, queued_at=utc_now())
+        for fact, (outcome, reason) in zip(kept, outcomes, strict=True):
+            if outcome is Outcome.REJECTED:
+                # The database refused a fact the models accepted (none is known to): its
+                # event is past the consumer's dead-letter step, so it is logged loudly.
+                log.error("ingested fact %s refused by the database: %s", fact.id, reason)
         # Only now: a flush cut off by an unavailable database is retried with every fact
         # (those it did store come back as duplicates; their events are in its staged batch).
         del self._facts[: len(facts)]
