@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from shared.mongo import connect
@@ -102,3 +103,17 @@ async def drop_databases(settings: ConnectionSettings) -> None:
                 await client.drop_database(name)
     finally:
         await client.close()
+
+
+async def watch_from_end(consumer: AIOKafkaConsumer, topic: str) -> None:
+    """Start `consumer` on every partition of `topic` at its current end, the end offsets
+    resolved before anything is sent (so it counts only what the benchmark produces)."""
+    await consumer.start()
+    await consumer._client.force_metadata_update()  # partitions_for_topic needs it
+    partitions = consumer.partitions_for_topic(topic) or set()
+    if not partitions:
+        raise RuntimeError(f"{topic} does not exist: python -m shared.stack up")
+    consumer.assign([TopicPartition(topic, p) for p in partitions])
+    await consumer.seek_to_end()
+    for tp in consumer.assignment():
+        await consumer.position(tp)

@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from bench.baseline import Load, drive, http_client, serve
-from bench.common import Rate, Row, connection, service_env
+from bench.common import Rate, Row, connection, service_env, watch_from_end
 from shared.auth import AuthSettings, Scope, TokenIssuer, api_key_principal
 from shared.events import utc_now
 from shared.mongo import connect
@@ -71,15 +71,7 @@ class Arrivals:
         self.last_at = 0.0
 
     async def start(self) -> None:
-        await self.consumer.start()
-        await self.consumer._client.force_metadata_update()  # partitions_for_topic needs it
-        partitions = self.consumer.partitions_for_topic(INTERACTION.name) or set()
-        if not partitions:
-            raise RuntimeError(f"{INTERACTION.name} does not exist: python -m shared.stack up")
-        self.consumer.assign([TopicPartition(INTERACTION.name, p) for p in partitions])
-        await self.consumer.seek_to_end()
-        for tp in self.consumer.assignment():  # resolve the end offsets before anything is sent
-            await self.consumer.position(tp)
+        await watch_from_end(self.consumer, INTERACTION.name)
 
     async def until(self, expected: Callable[[], int | None], timeout_s: float) -> None:
         """Count until `expected()` (None while unknown) is reached."""

@@ -25,9 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from bench.baseline import free_port
+from bench.common import watch_from_end
 from shared.demo.processes import SERVICES, LocalService, ServiceRunner
 from shared.settings import ConnectionSettings
 from shared.stack import StackSettings
@@ -283,15 +284,7 @@ class ScoreWatcher:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.consumer.start()
-        await self.consumer._client.force_metadata_update()  # partitions_for_topic needs it
-        partitions = self.consumer.partitions_for_topic(self.topic) or set()
-        if not partitions:
-            raise RuntimeError(f"{self.topic} does not exist: python -m shared.stack up")
-        self.consumer.assign([TopicPartition(self.topic, p) for p in partitions])
-        await self.consumer.seek_to_end()
-        for tp in self.consumer.assignment():  # resolve the end offsets before anything is sent
-            await self.consumer.position(tp)
+        await watch_from_end(self.consumer, self.topic)
         self._task = asyncio.create_task(self._run())
 
     def expect(self, customer: str, at_ms: int, sent_at: float) -> None:
