@@ -5,6 +5,7 @@ from __future__ import annotations
 import faust
 
 from services.scoring.settings import Settings
+from services.scoring.tables import ScorerTableManager
 from shared.observability import logging_config
 
 
@@ -14,7 +15,8 @@ def create_faust_app(settings: Settings) -> faust.App:
     Broker auto-create is off, so Faust declares its own internal topics (table changelogs)
     itself (`topic_allow_declare`); the product topics already exist (created by ops tooling).
     Standby replicas are off so that the review timer, which walks the local table, only sees
-    partitions this worker owns (a standby copy would rescore — and publish — twice).
+    partitions this worker owns (a standby copy would rescore — and publish — twice). The table
+    manager's recovery seeks the stream partitions before resuming them (`SeekFirstRecovery`).
     """
     return faust.App(
         settings.faust_app_id,
@@ -28,6 +30,7 @@ def create_faust_app(settings: Settings) -> faust.App:
         topic_allow_declare=True,
         topic_disable_leader=True,
         table_standby_replicas=0,
+        TableManager=ScorerTableManager,
         web_port=settings.faust_web_port,
         web_enabled=True,
         autodiscover=False,

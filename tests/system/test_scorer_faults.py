@@ -9,21 +9,26 @@ CRM_KILL_TEST_CUSTOMERS=2000 CRM_KILL_TEST_KILLS=5`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 
 from services.scoring.adapter import to_input
 from services.scoring.outputs import SCORES
 from services.scoring.processing import apply_all, rescore
+from services.scoring.tables import TABLE_NAME
 from services.scoring.topics import INPUT_SPECS
 from shared import topics
 from shared.events import Event, new_event, utc_now
@@ -110,8 +115,83 @@ async def produce(producer: EventProducer, events: list[Event[Any]]) -> None:
         await asyncio.sleep(0.15)  # about 3,000 events/s: the stream outlives the kills
 
 
+async def changelog_states(
+    connection: ConnectionSettings, app_id: str
+) -> tuple[dict[str, Any], dict[str, set[str]]]:
+    """Each customer's last record in the scorer's table changelog (its recoverable state), and
+    the event ids any of its records ever had in its dedupe window."""
+    changelog = f"{app_id}-{TABLE_NAME}-changelog"
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=connection.kafka_bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    states: dict[str, Any] = {}
+    ever_seen: dict[str, set[str]] = defaultdict(set)
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [
+            TopicPartition(changelog, p) for p in consumer.partitions_for_topic(changelog) or ()
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        while remaining:
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                for record in records:
+                    key = record.key.decode()
+                    states[key] = json.loads(record.value) if record.value else None
+                    ever_seen[key].update((states[key] or {}).get("seen", ()))
+                    if record.offset + 1 >= ends[tp]:
+                        remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return states, ever_seen
+
+
+async def explain_shortfall(
+    connection: ConnectionSettings,
+    app_id: str,
+    partitions: int,
+    events: list[Event[Any]],
+    stored: dict[str, dict[str, Any]],
+) -> str:
+    """Where a short customer's orders went missing: from the table's changelog (the state a
+    worker recovers; the events not in its dedupe window are listed, with their partition and
+    their place in the stream) or only from the stored score. Printed when a fault test fails."""
+    states, ever_seen = await changelog_states(connection, app_id)
+    own: dict[str, list[tuple[int, Event[Any]]]] = defaultdict(list)
+    for index, event in enumerate(events):
+        own[event.subject].append((index, event))
+    partitioner = DefaultPartitioner()
+    lines = []
+    for customer, indexed in own.items():
+        doc = stored.get(customer)
+        counted = doc["features"]["orders"] if doc else 0
+        if counted >= len(indexed):
+            continue
+        state = states.get(customer) or {}
+        seen = set(state.get("seen", ()))
+        missing = [index for index, event in indexed if event.id not in seen]
+        overwritten = [
+            index
+            for index, event in indexed
+            if index in missing and event.id in ever_seen[customer]
+        ]
+        partition = partitioner(customer.encode(), list(range(partitions)), [])
+        lines.append(
+            f"{customer} (partition {partition}): stored {counted}/{len(indexed)}; "
+            f"changelog state lacks events #{missing}"
+            f" (of which an earlier changelog record had #{overwritten})"
+        )
+    return f"{len(lines)} customers short:\n" + "\n".join(lines[:40])
+
+
 async def wait_until_complete(
-    scores: Any, expected: dict[str, tuple[float, float, int]], logs: list[Path]
+    scores: Any,
+    expected: dict[str, tuple[float, float, int]],
+    logs: list[Path],
+    explain: Callable[[dict[str, dict[str, Any]]], Awaitable[str]],
 ) -> dict[str, dict[str, Any]]:
     """The stored scores once every customer's has counted all its orders (4 min at most for
     the CI-sized stream)."""
@@ -126,11 +206,14 @@ async def wait_until_complete(
         if len(done) == len(expected):
             return stored
         counted = sum(doc["features"]["orders"] for doc in stored.values())
-        assert time.monotonic() < deadline, (
-            f"{len(done)}/{len(expected)} customers complete, {len(stored)} scored, "
-            f"{counted}/{sum(n for _, _, n in expected.values())} orders counted\n"
-            + "\n".join(read_log(log) for log in logs)
-        )
+        if time.monotonic() >= deadline:
+            pytest.fail(
+                f"{len(done)}/{len(expected)} customers complete, {len(stored)} scored, "
+                f"{counted}/{sum(n for _, _, n in expected.values())} orders counted\n"
+                + await explain(stored)
+                + "\n"
+                + "\n".join(read_log(log) for log in logs)
+            )
         await asyncio.sleep(1)
 
 
@@ -192,7 +275,12 @@ async def test_three_kills_during_a_stream_lose_nothing_and_count_nothing_twice(
                     continue
                 await streaming
                 scores = mongo_client[own.mongo_database_prefix + "crm_scoring"][SCORES]
-                stored = await wait_until_complete(scores, expected, [log])
+                stored = await wait_until_complete(
+                    scores,
+                    expected,
+                    [log],
+                    partial(explain_shortfall, connection, app_id, partitions, events),
+                )
         assert kills == KILLS
         wrong = differences(stored, expected)
         assert wrong == {}, f"{len(wrong)} customers differ from a clean pass"
@@ -237,7 +325,12 @@ async def test_the_other_worker_takes_over_when_one_of_two_is_killed(
             await wait_until_assigned(connection, app_id, members=1, exactly=True)
             await streaming
             scores = mongo_client[own.mongo_database_prefix + "crm_scoring"][SCORES]
-            stored = await wait_until_complete(scores, expected, logs)
+            stored = await wait_until_complete(
+                scores,
+                expected,
+                logs,
+                partial(explain_shortfall, connection, app_id, partitions, events),
+            )
         wrong = differences(stored, expected)
         assert wrong == {}, f"{len(wrong)} customers differ from a clean pass"
     finally:
