@@ -44,7 +44,7 @@ from shared.settings import ConnectionSettings
 from shared.topics import INTERACTION
 
 # Orders per customer, cycled over the templates: one-off buyers to weekly regulars. The
-# record keeps the ids of the last 64 events (dedupe), so its size grows up to 64 orders.
+# record keeps tokens of the last 64 event ids (dedupe), so its size grows up to 64 orders.
 ORDERS_MIX = (1, 2, 3, 5, 8, 13, 21, 34, 55, 100)
 TEMPLATES = 200
 TARGET_BYTES_PER_1M = 1024**3  # issue 8: <= 1 GiB for 1M customers

@@ -27,7 +27,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from services.scoring.adapter import to_input
 from services.scoring.outputs import SCORES
-from services.scoring.processing import apply_all, rescore
+from services.scoring.processing import apply_all, has_seen, rescore
 from services.scoring.tables import TABLE_NAME
 from services.scoring.topics import INPUT_SPECS
 from shared import topics
@@ -115,18 +115,17 @@ async def produce(producer: EventProducer, events: list[Event[Any]]) -> None:
         await asyncio.sleep(0.15)  # about 3,000 events/s: the stream outlives the kills
 
 
-async def changelog_states(
+async def changelog_records(
     connection: ConnectionSettings, app_id: str
-) -> tuple[dict[str, Any], dict[str, set[str]]]:
-    """Each customer's last record in the scorer's table changelog (its recoverable state), and
-    the event ids any of its records ever had in its dedupe window."""
+) -> dict[str, list[dict[str, Any]]]:
+    """Each customer's records in the scorer's table changelog, oldest first (the last one is
+    the state a worker recovers)."""
     changelog = f"{app_id}-{TABLE_NAME}-changelog"
     consumer = AIOKafkaConsumer(
         bootstrap_servers=connection.kafka_bootstrap_servers, enable_auto_commit=False
     )
     await consumer.start()
-    states: dict[str, Any] = {}
-    ever_seen: dict[str, set[str]] = defaultdict(set)
+    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
     try:
         await consumer._client.force_metadata_update()
         partitions = [
@@ -137,16 +136,14 @@ async def changelog_states(
         ends = await consumer.end_offsets(partitions)
         remaining = {tp for tp, end in ends.items() if end > 0}
         while remaining:
-            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
-                for record in records:
-                    key = record.key.decode()
-                    states[key] = json.loads(record.value) if record.value else None
-                    ever_seen[key].update((states[key] or {}).get("seen", ()))
+            for tp, batch in (await consumer.getmany(timeout_ms=1000)).items():
+                for record in batch:
+                    records[record.key.decode()].append(json.loads(record.value or b"{}"))
                     if record.offset + 1 >= ends[tp]:
                         remaining.discard(tp)
     finally:
         await consumer.stop()
-    return states, ever_seen
+    return records
 
 
 async def explain_shortfall(
@@ -159,7 +156,7 @@ async def explain_shortfall(
     """Where a short customer's orders went missing: from the table's changelog (the state a
     worker recovers; the events not in its dedupe window are listed, with their partition and
     their place in the stream) or only from the stored score. Printed when a fault test fails."""
-    states, ever_seen = await changelog_states(connection, app_id)
+    changelog = await changelog_records(connection, app_id)
     own: dict[str, list[tuple[int, Event[Any]]]] = defaultdict(list)
     for index, event in enumerate(events):
         own[event.subject].append((index, event))
@@ -170,18 +167,13 @@ async def explain_shortfall(
         counted = doc["features"]["orders"] if doc else 0
         if counted >= len(indexed):
             continue
-        state = states.get(customer) or {}
-        seen = set(state.get("seen", ()))
-        missing = [index for index, event in indexed if event.id not in seen]
-        overwritten = [
-            index
-            for index, event in indexed
-            if index in missing and event.id in ever_seen[customer]
-        ]
+        own_records = changelog.get(customer) or [{}]
+        missing = [(i, e) for i, e in indexed if not has_seen(own_records[-1], e.id)]
+        overwritten = [i for i, e in missing if any(has_seen(r, e.id) for r in own_records)]
         partition = partitioner(customer.encode(), list(range(partitions)), [])
         lines.append(
             f"{customer} (partition {partition}): stored {counted}/{len(indexed)}; "
-            f"changelog state lacks events #{missing}"
+            f"changelog state lacks events #{[index for index, _ in missing]}"
             f" (of which an earlier changelog record had #{overwritten})"
         )
     return f"{len(lines)} customers short:\n" + "\n".join(lines[:40])
