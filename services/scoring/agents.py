@@ -32,6 +32,7 @@ from services.scoring.processing import (
     absorb,
     apply_all,
     is_due,
+    plan_review,
     rescore,
     scored_as_of,
 )
@@ -41,6 +42,8 @@ from shared.events.codec import ErrorClass, Headers
 from shared.events.customer import CustomerErased, CustomerMerged
 
 log = logging.getLogger(__name__)
+
+REVIEW_SLICE = 500  # customers planned per turn of the review timer
 
 
 @dataclass(frozen=True)
@@ -339,10 +342,29 @@ class Scorer:
             await self._table_written()
 
     async def review(self) -> int:
-        """Rescore every local customer whose `next_review_at` has passed; how many."""
+        """Plan the reviews that came due unplanned, then rescore every local customer whose
+        `next_review_at` has passed; how many were rescored."""
         now = self.clock()
         due = [key for key, record in list(self.table.items()) if record and is_due(record, now)]
+        await self._plan_reviews(due, now)
         return await self.rescore_now(due, only_if=lambda record: is_due(record, now))
+
+    async def _plan_reviews(self, customer_ids: Sequence[str], now: datetime) -> None:
+        # In slices, so that the agents get their turn when many come due at once (a restart).
+        for first in range(0, len(customer_ids), REVIEW_SLICE):
+            some = customer_ids[first : first + REVIEW_SLICE]
+            async with self.locks.hold_all(some):
+                planned = {}
+                for customer_id in some:
+                    record = self.table.get(customer_id)
+                    if record and (new := plan_review(record, now, self.params)) is not record:
+                        planned[customer_id] = new
+                if planned:
+                    await self._prepare_table_writes()
+                    for customer_id, new in planned.items():
+                        self.table[customer_id] = new
+                    await self._table_written()
+            await asyncio.sleep(0)
 
     async def rescore_now(
         self,

@@ -16,7 +16,8 @@ table holds every customer a worker owns in memory, so the two big parts are kep
 - `last_risk`: the churn risk last published (for the trend);
 - `alerted_band`: the churn band of the last alert (or the first score), so an alert is raised
   once per rise and not on every rescore;
-- `next_review_at` / `as_of`: POSIX seconds, for the time-drift sweeper;
+- `next_review_at` / `as_of`: POSIX seconds, for the time-drift sweeper; `review_planned`:
+  whether `next_review_at` is planned or only pencilled in an hour after the score;
 - `absorbed`: the ids of duplicate customers merged into this one, so a merge redelivered
   after a crash is not folded in twice.
 """
@@ -62,6 +63,7 @@ __all__ = [
     "apply",
     "has_seen",
     "is_due",
+    "plan_review",
     "rescore",
     "review_time",
     "scored_as_of",
@@ -292,14 +294,31 @@ def rescore(
     new["last_risk"] = s.churn.risk
     new["alerted_band"] = s.churn.band.value
     new["as_of"] = _posix(s.as_of)
-    if s.as_of + params.review_max <= computed_at:
-        # A score of the past (a replayed history): whenever its next change would be, it is
-        # due already, and the sweeper rescores it as of now; don't spend probes on it.
-        review = s.as_of + params.review_min
-    else:
-        review = next_review_at(state, params, s.as_of, current=s)
-    new["next_review_at"] = _posix(review)
+    # The review is only pencilled in (`review_min` after the score) and planned by the
+    # sweeper once that time has come (`plan_review`): planning probes the score at six or
+    # more future times, two thirds of a score's CPU, and a customer whose next event comes
+    # within the hour never needs it. The next review is the same either way.
+    new["next_review_at"] = _posix(s.as_of + params.review_min)
+    new["review_planned"] = False
     return Rescored(record=new, score=s, updated=updated, alert=alert)
+
+
+def plan_review(
+    record: CustomerRecord, now: datetime, params: ScoringParams = DEFAULT_PARAMS
+) -> CustomerRecord:
+    """The record with its next review planned (the record itself when it was): when the score
+    of its last `as_of` would next change materially with no new event (`next_review_at`), never
+    before `review_min` after it, which is when the sweeper first finds it due. A score of the
+    past (a replayed history, `review_max` old) is due whatever its next change: left due, no
+    probes spent. Records written before this step hold a planned review."""
+    as_of = scored_as_of(record)
+    if record.get("review_planned", True) or as_of is None:
+        return record
+    new: CustomerRecord = dict(record)
+    new["review_planned"] = True
+    if as_of + params.review_max > now:
+        new["next_review_at"] = _posix(next_review_at(state_of(record), params, as_of))
+    return new
 
 
 def is_due(record: Mapping[str, Any], now: datetime) -> bool:

@@ -224,7 +224,10 @@ async def test_a_silent_customer_drifts_towards_churn_on_review(
         for days in (40, 30, 20, 10, 1):
             await put(agent, order("c-5", NOW - timedelta(days=days)))
     before = outputs.emitted[-1][1].score
-    assert await worker.scorer.review() == 0  # not due yet
+    scores = len(outputs.emitted)
+    assert await worker.scorer.review() == 0  # planned (the pencilled-in hour has passed): not due
+    assert worker.table["c-5"]["review_planned"] is True
+    assert len(outputs.emitted) == scores  # planning publishes nothing
     clock.now = NOW + timedelta(days=60)
     assert await worker.scorer.review() == 1
     assert await worker.scorer.review() == 0  # rescheduled: not due again at the same instant

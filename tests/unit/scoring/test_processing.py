@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from services.scoring import processing
-from services.scoring.domain import ChurnBand
+from services.scoring.domain import DEFAULT_PARAMS, ChurnBand, next_review_at
 from services.scoring.domain import events as inputs
 from shared.events import decode, encode
 from shared.events.scoring import ChurnAlertRaised, ScoreUpdated
@@ -117,3 +117,36 @@ def test_review_time_is_in_the_future_of_the_score() -> None:
     assert due > at
     assert not processing.is_due(rescored.record, at)
     assert processing.is_due(rescored.record, due)
+
+
+def test_a_review_is_pencilled_in_an_hour_after_the_score_and_planned_then() -> None:
+    """Planning when the pencilled-in time comes gives the review the domain plans for the
+    score (`next_review_at`), and planning twice changes nothing."""
+    at = T0 + timedelta(days=49)
+    scored = processing.rescore(_regular_customer(), customer_id="c", as_of=at, computed_at=at)
+    assert processing.review_time(scored.record) == at + DEFAULT_PARAMS.review_min
+    an_hour_later = at + DEFAULT_PARAMS.review_min
+    planned = processing.plan_review(scored.record, an_hour_later)
+    expected = next_review_at(
+        processing.state_of(scored.record), DEFAULT_PARAMS, at, current=scored.score
+    )
+    assert processing.review_time(planned) == expected
+    assert expected > an_hour_later  # a weekly buyer an hour after an order: nothing due yet
+    assert processing.plan_review(planned, an_hour_later) is planned
+
+
+def test_a_score_of_the_past_is_left_due_without_probing() -> None:
+    at = T0 + timedelta(days=49)
+    scored = processing.rescore(_regular_customer(), customer_id="c", as_of=at, computed_at=at)
+    much_later = at + DEFAULT_PARAMS.review_max + timedelta(days=1)
+    planned = processing.plan_review(scored.record, much_later)
+    assert planned["review_planned"] is True
+    assert processing.review_time(planned) == processing.review_time(scored.record)
+    assert processing.is_due(planned, much_later)
+
+
+def test_a_record_written_before_review_planning_counts_as_planned() -> None:
+    at = T0 + timedelta(days=49)
+    scored = processing.rescore(_regular_customer(), customer_id="c", as_of=at, computed_at=at)
+    older = {key: value for key, value in scored.record.items() if key != "review_planned"}
+    assert processing.plan_review(older, at + timedelta(days=30)) is older
