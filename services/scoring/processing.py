@@ -290,7 +290,8 @@ def rescore(
     if baseline is not None and _BAND_RANK[s.churn.band] > _BAND_RANK[ChurnBand(baseline)]:
         alert = _alert(customer_id, ChurnBand(baseline), s, updated)
     new: CustomerRecord = dict(record or {})
-    new["state"] = _state_text(state)
+    if not isinstance(new.get("state"), str):  # scoring leaves the state as it is; text it once
+        new["state"] = _state_text(state)
     new["last_risk"] = s.churn.risk
     new["alerted_band"] = s.churn.band.value
     new["as_of"] = _posix(s.as_of)
