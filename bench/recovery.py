@@ -5,7 +5,7 @@
 Folding a million customers' events through the scorer would take hours here, so the table is
 filled the way a worker's restart finds it: N customer records are written straight into the
 table's changelog topic (`<app id>-customer-state-changelog`, what the worker itself writes
-on every table update: key = the customer id's UTF-8 bytes, value = the record as JSON,
+on every table update: key = the customer id's UTF-8 bytes, value = `processing.record_bytes`,
 partition = the default partitioner on the key bytes). The records are real: a few hundred
 customers' histories (1 to 100 orders over the past year) folded and scored by the scorer's
 own pure functions (`services.scoring.processing`), reused under N distinct customer ids.
@@ -37,7 +37,7 @@ from bench.common import Rate, Row, connection, drop_databases
 from bench.latency import EventClock, ScorerWorker, ScoreWatcher, from_millis, rss_kib
 from bench.messaging import sample_event
 from services.scoring.adapter import to_input
-from services.scoring.processing import CustomerRecord, apply_all, rescore
+from services.scoring.processing import CustomerRecord, apply_all, record_bytes, rescore
 from services.scoring.tables import TABLE_NAME
 from shared.events import encode
 from shared.settings import ConnectionSettings
@@ -55,7 +55,8 @@ def customer_id(n: int) -> str:
 
 
 def templates(now: datetime) -> list[tuple[int, bytes]]:
-    """(orders, JSON record) of customers with varied histories, scored as of their last order."""
+    """(orders, record as the table keeps it) of customers with varied histories, scored as
+    of their last order."""
     out: list[tuple[int, bytes]] = []
     for k in range(TEMPLATES):
         orders = ORDERS_MIX[k % len(ORDERS_MIX)]
@@ -72,7 +73,7 @@ def templates(now: datetime) -> list[tuple[int, bytes]]:
         record: CustomerRecord = rescore(
             folded.record, customer_id=customer_id(k), as_of=events[-1].time, computed_at=now
         ).record
-        out.append((orders, json.dumps(record, separators=(",", ":")).encode()))
+        out.append((orders, record_bytes(record)))
     return out
 
 
@@ -80,7 +81,7 @@ async def fill_changelog(settings: ConnectionSettings, topic: str, customers: in
     """Write `customers` records into the table's changelog, as the worker would have."""
     kinds = templates(datetime.now(UTC))
     size = sum(len(value) for _, value in kinds) / len(kinds)
-    print(f"records: {TEMPLATES} scored histories reused, {size:,.0f} bytes of JSON on average")
+    print(f"records: {TEMPLATES} scored histories reused, {size:,.0f} bytes per record on average")
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",

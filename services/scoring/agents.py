@@ -36,6 +36,7 @@ from services.scoring.processing import (
     rescore,
     scored_as_of,
 )
+from services.scoring.tables import CustomerRecords
 from shared.consumer import Origin
 from shared.events import Event, PoisonMessage, decode
 from shared.events.codec import ErrorClass, Headers
@@ -153,7 +154,7 @@ class KeyedLocks:
 class Scorer:
     """Message handling and time-driven review over a customer table (a mutable mapping)."""
 
-    table: Any
+    table: CustomerRecords
     outputs: Outputs
     clock: Callable[[], datetime]
     max_future_skew: timedelta
@@ -345,7 +346,7 @@ class Scorer:
         """Plan the reviews that came due unplanned, then rescore every local customer whose
         `next_review_at` has passed; how many were rescored."""
         now = self.clock()
-        due = [key for key, record in list(self.table.items()) if record and is_due(record, now)]
+        due = self.table.due(now)
         await self._plan_reviews(due, now)
         return await self.rescore_now(due, only_if=lambda record: is_due(record, now))
 

@@ -1,4 +1,5 @@
-"""The feature table: customer id → `processing.CustomerRecord` (a JSON dict).
+"""The feature table: customer id → `processing.CustomerRecord`, kept as bytes
+(`processing.record_bytes`; `CustomerRecords` is the scorer's mapping of records over it).
 
 Changelog-backed, so a restarted worker recovers every customer's state, the ids of their
 recent events (dedupe across restarts) and their last alerted band. `use_partitioner` lets
@@ -14,11 +15,20 @@ with that fix, so a changelog written the old way is never read as this table's.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator, MutableMapping
+from datetime import datetime
 from typing import Any, cast
 
 import faust
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
+
+from services.scoring.processing import (
+    CustomerRecord,
+    record_bytes,
+    record_from_bytes,
+    review_due,
+)
 
 TABLE_NAME = "customer-state"
 
@@ -44,10 +54,44 @@ def declare(app: faust.App) -> Any:
             default=None,
             beacon=app.tables.beacon,
             key_type=str,
+            value_type=bytes,  # raw: the record's bytes are the changelog value as they are
             use_partitioner=True,
             help="Feature state, dedupe window and alert baseline per customer",
         )
     )
+
+
+class CustomerRecords(MutableMapping[str, CustomerRecord]):
+    """Customer id → record, over a table of the records' bytes (the Faust table, or a dict
+    in tests). The table keeps bytes because Python objects cost memory: the same records took
+    2.6× more as dicts (`python -m bench recovery`, docs/benchmarks.md). Each record is decoded
+    when read and encoded when written; `due` finds the customers due a review without
+    decoding the others."""
+
+    def __init__(self, table: MutableMapping[str, bytes]) -> None:
+        self.table = table
+
+    def __getitem__(self, customer_id: str) -> CustomerRecord:
+        return record_from_bytes(self.table[customer_id])
+
+    def __setitem__(self, customer_id: str, record: CustomerRecord) -> None:
+        self.table[customer_id] = record_bytes(record)
+
+    def __delitem__(self, customer_id: str) -> None:
+        del self.table[customer_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __contains__(self, customer_id: object) -> bool:
+        return customer_id in self.table
+
+    def due(self, now: datetime) -> list[str]:
+        """The customers whose `next_review_at` has passed at `now`."""
+        return [key for key, value in list(self.table.items()) if value and review_due(value, now)]
 
 
 class SeekFirstRecovery(Recovery):

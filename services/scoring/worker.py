@@ -33,7 +33,7 @@ class Worker:
     scorer: Scorer
     agents: Agents
     inputs: topics.InputTopics
-    table: Any
+    table: tables.CustomerRecords
 
 
 def build(
@@ -50,7 +50,7 @@ def build(
     if outputs is None:
         outputs = _live_outputs(app, settings, clock)
     scorer = Scorer(
-        table=table,
+        table=tables.CustomerRecords(table),
         outputs=outputs,
         clock=clock,
         max_future_skew=settings.event_max_future_skew,
@@ -70,7 +70,7 @@ def build(
         batch_size=settings.batch_size,
         batch_wait_s=settings.batch_wait_s,
     )
-    return Worker(app=app, scorer=scorer, agents=agents, inputs=inputs, table=table)
+    return Worker(app=app, scorer=scorer, agents=agents, inputs=inputs, table=scorer.table)
 
 
 def _changelog_metadata(app: faust.App, table: Any) -> Callable[[], Awaitable[None]]:

@@ -9,7 +9,6 @@ CRM_KILL_TEST_CUSTOMERS=2000 CRM_KILL_TEST_KILLS=5`."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import time
@@ -27,7 +26,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from services.scoring.adapter import to_input
 from services.scoring.outputs import SCORES
-from services.scoring.processing import apply_all, has_seen, rescore
+from services.scoring.processing import apply_all, has_seen, record_from_bytes, rescore
 from services.scoring.tables import TABLE_NAME
 from services.scoring.topics import INPUT_SPECS
 from shared import topics
@@ -138,7 +137,7 @@ async def changelog_records(
         while remaining:
             for tp, batch in (await consumer.getmany(timeout_ms=1000)).items():
                 for record in batch:
-                    records[record.key.decode()].append(json.loads(record.value or b"{}"))
+                    records[record.key.decode()].append(record_from_bytes(record.value or b"{}"))
                     if record.offset + 1 >= ends[tp]:
                         remaining.discard(tp)
     finally:

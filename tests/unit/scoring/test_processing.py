@@ -6,7 +6,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from services.scoring import processing
-from services.scoring.domain import DEFAULT_PARAMS, ChurnBand, next_review_at
+from services.scoring.domain import (
+    DEFAULT_PARAMS,
+    ChurnBand,
+    FeatureState,
+    next_review_at,
+    state_to_record,
+)
 from services.scoring.domain import events as inputs
 from shared.events import decode, encode
 from shared.events.scoring import ChurnAlertRaised, ScoreUpdated
@@ -150,3 +156,62 @@ def test_a_record_written_before_review_planning_counts_as_planned() -> None:
     scored = processing.rescore(_regular_customer(), customer_id="c", as_of=at, computed_at=at)
     older = {key: value for key, value in scored.record.items() if key != "review_planned"}
     assert processing.plan_review(older, at + timedelta(days=30)) is older
+
+
+def test_the_table_bytes_of_a_record_read_back_exactly() -> None:
+    folded = processing.apply(None, event_id="e1", item=order(0))
+    assert folded is not None
+    unscored = folded.record
+    scored = processing.rescore(unscored, customer_id="c", as_of=T0, computed_at=T0).record
+    for record in (unscored, scored):
+        value = processing.record_bytes(record)
+        assert isinstance(value, bytes)
+        assert processing.record_from_bytes(value) == record
+    assert "next_review_at" not in unscored
+    assert processing.record_bytes(scored).startswith(repr(scored["next_review_at"]).encode())
+
+
+def test_the_state_is_laid_out_without_its_field_names() -> None:
+    record = _regular_customer()
+    state = record["state"]
+    assert isinstance(state, list)
+    assert state[0] == max(processing.STATE_LAYOUTS)
+    assert b"first_order_at" not in processing.record_bytes(record)
+    assert processing.state_of(record).orders == 8
+
+
+def test_the_newest_state_layout_names_every_feature_once() -> None:
+    """A field added to FeatureState needs a new layout (the old ones stay, for old records)."""
+    layout = processing.STATE_LAYOUTS[max(processing.STATE_LAYOUTS)]
+    assert len(set(layout)) == len(layout)
+    assert set(layout) == set(state_to_record(FeatureState()))
+
+
+def test_records_written_before_the_bytes_and_the_layout_are_read() -> None:
+    record = _regular_customer()
+    last = T0 + timedelta(days=49)
+    current = processing.rescore(record, customer_id="c", as_of=last, computed_at=last).record
+    state = processing.state_of(current)
+    as_text = current | {"state": json.dumps(state_to_record(state))}  # before the layout
+    as_dict = current | {"state": state_to_record(state)}  # before the text
+    for older in (as_text, as_dict):
+        value = json.dumps(older).encode()  # before the bytes: plain JSON
+        read = processing.record_from_bytes(value)
+        assert processing.state_of(read) == state
+        for days in (0, 1, 400):
+            now = last + timedelta(days=days)
+            assert processing.review_due(value, now) is processing.is_due(current, now)
+        again = processing.rescore(read, customer_id="c", as_of=last, computed_at=last)
+        assert again.record == current
+
+
+def test_review_due_reads_the_head_of_the_bytes() -> None:
+    record = _regular_customer()
+    last = T0 + timedelta(days=49)
+    scored = processing.rescore(record, customer_id="c", as_of=last, computed_at=last).record
+    value = processing.record_bytes(scored)
+    due_at = processing.review_time(scored)
+    assert due_at is not None
+    assert not processing.review_due(value, due_at - timedelta(seconds=1))
+    assert processing.review_due(value, due_at)
+    assert not processing.review_due(processing.record_bytes(record), T0 + timedelta(days=999))
