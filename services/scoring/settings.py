@@ -45,16 +45,23 @@ class Settings(ServiceSettings):
     sweep_interval_s: float = Field(
         default=60.0, gt=0, description="How often the worker rescores customers due a review"
     )
+    # A batch is what arrives within `batch_wait_s` (Faust's `take_events`; it fills at about
+    # 20,000 events/s here). Behind a backlog, a longer wait gathers more of a customer's events
+    # into one score and one write, which is what lets the scorer catch up: at 2,000 order
+    # events/s over 2,000 customers, 0.1 s batches (~3,000 events) fell further behind for the
+    # whole minute (p99 50 s) and 0.3 s batches (~5,700) nearly kept up (p99 14 s;
+    # docs/benchmarks.md). When traffic is light, the wait is the most a score is delayed.
     batch_size: int = Field(
-        default=2000,
+        default=10_000,
         ge=1,
-        description="Events the scorer folds before storing and publishing (one score per "
+        description="Most events the scorer folds before storing and publishing (one score per "
         "customer per batch)",
     )
     batch_wait_s: float = Field(
-        default=0.1,
+        default=0.3,
         gt=0,
-        description="Longest wait for a batch to fill: the most latency coalescing adds",
+        description="How long a batch fills: the most latency coalescing adds when traffic is "
+        "light; longer batches coalesce more under load",
     )
     history_resolution_s: float = Field(
         default=86400.0,
