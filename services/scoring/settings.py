@@ -49,7 +49,7 @@ class Settings(ServiceSettings):
     # 20,000 events/s here). Behind a backlog, a longer wait gathers more of a customer's events
     # into one score and one write, which is what lets the scorer catch up: at 2,000 order
     # events/s over 2,000 customers, 0.1 s batches (~3,000 events) fell further behind for the
-    # whole minute (p99 50 s) and 0.3 s batches (~5,700) nearly kept up (p99 14 s;
+    # whole minute (p99 50 s) and 0.3 s batches (~5,800) nearly kept up (p99 11 s;
     # docs/benchmarks.md). When traffic is light, the wait is the most a score is delayed.
     batch_size: int = Field(
         default=10_000,

@@ -64,7 +64,7 @@ def declare(app: faust.App) -> Any:
 class CustomerRecords(MutableMapping[str, CustomerRecord]):
     """Customer id → record, over a table of the records' bytes (the Faust table, or a dict
     in tests). The table keeps bytes because Python objects cost memory: the same records took
-    2.6× more as dicts (`python -m bench recovery`, docs/benchmarks.md). Each record is decoded
+    2.7× more as dicts (`python -m bench recovery`, docs/benchmarks.md). Each record is decoded
     when read and encoded when written; `due` finds the customers due a review without
     decoding the others."""
 
