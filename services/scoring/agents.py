@@ -216,6 +216,7 @@ class Scorer:
                         as_of=scoring[-1].time,
                         computed_at=self.clock(),
                         params=self.params,
+                        state=folded.state,
                     )
                     fresh.append((customer_id, rescored))
                     record = rescored.record

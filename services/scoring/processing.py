@@ -329,13 +329,16 @@ def rescore(
     as_of: datetime,
     computed_at: datetime,
     params: ScoringParams = DEFAULT_PARAMS,
+    state: FeatureState | None = None,
 ) -> Rescored:
     """Score the customer as of `as_of` (event time, moved up to the latest folded event),
     decide whether the churn band rose past the last alert, and plan the next review.
 
     The first score sets the alert baseline without alerting; a band that falls lowers the
-    baseline, so the next rise alerts again (once per crossing, no storms)."""
-    state = state_of(record)
+    baseline, so the next rise alerts again (once per crossing, no storms). `state` is the
+    record's state when the caller has it at hand (`Folded.state`): not decoded again."""
+    if state is None:
+        state = state_of(record)
     previous_risk = None if not record else record.get("last_risk")
     s = score(state, as_of=as_of, params=params, previous_risk=previous_risk)
     absorbed = len(record.get("absorbed", ())) if record else 0

@@ -829,13 +829,17 @@ def combine(
 
 Record = dict[str, Any]
 
+# `dataclasses.fields` builds its tuple on every call: about a tenth of the scorer's CPU per
+# batch went there (cProfile), twice per customer, before the names were kept once.
+_STATE_FIELDS = tuple(f.name for f in fields(FeatureState))
+
 
 def state_to_record(state: FeatureState) -> Record:
     """A JSON-safe dict of the state (no NaN/Infinity; times as POSIX seconds)."""
     record: Record = {}
-    for f in fields(FeatureState):
-        value = getattr(state, f.name)
-        if f.name == "complaints":
+    for name in _STATE_FIELDS:
+        value = getattr(state, name)
+        if name == "complaints":
             value = [
                 {
                     "id": c.complaint_id,
@@ -847,9 +851,9 @@ def state_to_record(state: FeatureState) -> Record:
                 }
                 for c in value
             ]
-        elif f.name == "relationship_stage":
+        elif name == "relationship_stage":
             value = None if value is None else value.value
-        record[f.name] = value
+        record[name] = value
     return record
 
 
@@ -857,11 +861,11 @@ def state_from_record(record: Mapping[str, Any]) -> FeatureState:
     """The state `state_to_record` wrote; unknown keys are ignored, missing ones take defaults
     (so a field added later reads old records)."""
     values: dict[str, Any] = {}
-    for f in fields(FeatureState):
-        if f.name not in record:
+    for name in _STATE_FIELDS:
+        if name not in record:
             continue
-        value = record[f.name]
-        if f.name == "complaints":
+        value = record[name]
+        if name == "complaints":
             value = tuple(
                 TrackedComplaint(
                     complaint_id=str(c["id"]),
@@ -873,7 +877,7 @@ def state_from_record(record: Mapping[str, Any]) -> FeatureState:
                 )
                 for c in value
             )
-        elif f.name == "relationship_stage":
+        elif name == "relationship_stage":
             value = None if value is None else RelationshipStage(value)
-        values[f.name] = value
+        values[name] = value
     return FeatureState(**values)

@@ -70,19 +70,22 @@ class Snapshot:
     def as_features(self) -> dict[str, Scalar]:
         """A flat dict of the known values (unknowns left out; floats rounded to 4 places)."""
         out: dict[str, Scalar] = {}
-        for f in fields(Snapshot):
-            value = getattr(self, f.name)
+        for name in _SNAPSHOT_FIELDS:
+            value = getattr(self, name)
             if value is None:
                 continue
             if isinstance(value, bool):
-                out[f.name] = int(value)
+                out[name] = int(value)
             elif isinstance(value, RelationshipStage):
-                out[f.name] = value.value
+                out[name] = value.value
             elif isinstance(value, float):
-                out[f.name] = round(value, 4)
+                out[name] = round(value, 4)
             else:
-                out[f.name] = value
+                out[name] = value
         return out
+
+
+_SNAPSHOT_FIELDS = tuple(f.name for f in fields(Snapshot))  # `fields` rebuilds it per call
 
 
 def _days(later: float, earlier: float | None) -> float | None:
