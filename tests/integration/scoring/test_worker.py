@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from services.scoring.outputs import HISTORY, SCORES
 from services.scoring.tables import TABLE_NAME
 from services.scoring.topics import rescore_requests_topic
 from shared import topics
-from shared.events import KafkaRecord, decode, new_event, utc_now
+from shared.events import Event, KafkaRecord, decode, new_event, utc_now
 from shared.events.customer import CustomerErased, CustomerMerged, CustomerProfile
 from shared.events.interaction import OrderPlaced
 from shared.events.vocabulary import CustomerKind
@@ -70,6 +70,16 @@ def worker_log(worker_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 async def input_partitions(connection: ConnectionSettings) -> int:
     return await partitions_of(connection, topics.INTERACTION.name)
+
+
+def order_event(customer: str, amount: str, at: datetime) -> Event[OrderPlaced]:
+    """An order of `customer` for `amount`, placed at `at` (a fresh order id)."""
+    return new_event(
+        OrderPlaced(order_id=unique("order"), amount=Decimal(amount)),
+        subject=customer,
+        source="/tests/scoring",
+        time=at,
+    )
 
 
 def read_log(log: Path) -> str:
@@ -197,12 +207,7 @@ async def test_an_order_yields_a_score_in_mongo_and_on_the_scores_topic(
     tail = TopicTail(connection, topics.SCORES.name)
     await tail.mark()
     now = utc_now()
-    order = new_event(
-        OrderPlaced(order_id=unique("order"), amount=Decimal("2500")),
-        subject=customer,
-        source="/tests/scoring",
-        time=now - timedelta(seconds=1),
-    )
+    order = order_event(customer, "2500", now - timedelta(seconds=1))
     await producer.publish([order])
     sent = time.monotonic()
 
@@ -243,12 +248,7 @@ async def test_an_erased_customer_is_forgotten_everywhere(
     worker_log: Path,
 ) -> None:
     customer = unique("cust")
-    order = new_event(
-        OrderPlaced(order_id=unique("order"), amount=Decimal("800")),
-        subject=customer,
-        source="/tests/scoring",
-        time=utc_now() - timedelta(days=2),
-    )
+    order = order_event(customer, "800", utc_now() - timedelta(days=2))
     await producer.publish([order])
     await wait_for_document(mongo_client, scores_db, customer)
     tail = TopicTail(connection, topics.SCORES.name)
@@ -288,12 +288,7 @@ async def test_a_merged_customer_is_folded_into_the_survivor(
 ) -> None:
     survivor, duplicate = unique("cust"), unique("cust")
     orders = [
-        new_event(
-            OrderPlaced(order_id=unique("order"), amount=Decimal(amount)),
-            subject=customer,
-            source="/tests/scoring",
-            time=utc_now() - timedelta(days=days),
-        )
+        order_event(customer, amount, utc_now() - timedelta(days=days))
         for customer, amount, days in (
             (survivor, "800", 120),
             (duplicate, "300", 40),
@@ -347,12 +342,7 @@ async def test_an_operator_can_have_some_customers_rescored_now(
     customer = unique("cust")
     # Recent enough that the review timer (every second here) has nothing due for it.
     ordered_at = utc_now() - timedelta(minutes=10)
-    order = new_event(
-        OrderPlaced(order_id=unique("order"), amount=Decimal("600")),
-        subject=customer,
-        source="/tests/scoring",
-        time=ordered_at,
-    )
+    order = order_event(customer, "600", ordered_at)
     await producer.publish([order])
     before = await wait_for_document(mongo_client, scores_db, customer)
     assert before["as_of"] < utc_now() - timedelta(minutes=9)
@@ -398,15 +388,7 @@ async def test_a_customers_state_is_in_the_changelog_partition_of_its_events(
     changelog: every customer's state must be there, in its events' partition."""
     customers = [unique("cust") for _ in range(12)]
     await producer.publish(
-        [
-            new_event(
-                OrderPlaced(order_id=unique("order"), amount=Decimal("300")),
-                subject=customer,
-                source="/tests/scoring",
-                time=utc_now() - timedelta(minutes=1),
-            )
-            for customer in customers
-        ]
+        [order_event(customer, "300", utc_now() - timedelta(minutes=1)) for customer in customers]
     )
     for customer in customers:
         await wait_for_document(mongo_client, scores_db, customer)
@@ -450,18 +432,8 @@ async def test_a_duplicate_is_not_counted_twice_and_poison_goes_to_the_dlq(
     poison = KafkaRecord(
         topic=topics.INTERACTION.name, key=customer.encode(), value=b"{not json", headers=()
     )
-    first = new_event(
-        OrderPlaced(order_id=unique("order"), amount=Decimal("100")),
-        subject=customer,
-        source="/tests/scoring",
-        time=utc_now() - timedelta(days=2),
-    )
-    second = new_event(
-        OrderPlaced(order_id=unique("order"), amount=Decimal("300")),
-        subject=customer,
-        source="/tests/scoring",
-        time=utc_now() - timedelta(days=1),
-    )
+    first = order_event(customer, "100", utc_now() - timedelta(days=2))
+    second = order_event(customer, "300", utc_now() - timedelta(days=1))
     # Same key, so one partition and this order: poison, first, first again, second.
     await producer.publish_records([poison])
     await producer.publish([first, first, second])
@@ -509,24 +481,9 @@ async def test_duplicates_are_not_counted_across_a_restart(
     db = prefix + "crm_scoring"
     customer = unique("cust")
     log = tmp_path / "worker.log"
-    zeroth = new_event(
-        OrderPlaced(order_id=unique("order"), amount=Decimal("50")),
-        subject=customer,
-        source="/tests/scoring",
-        time=utc_now() - timedelta(days=3),
-    )
-    first = new_event(
-        OrderPlaced(order_id=unique("order"), amount=Decimal("100")),
-        subject=customer,
-        source="/tests/scoring",
-        time=utc_now() - timedelta(days=2),
-    )
-    second = new_event(
-        OrderPlaced(order_id=unique("order"), amount=Decimal("300")),
-        subject=customer,
-        source="/tests/scoring",
-        time=utc_now() - timedelta(days=1),
-    )
+    zeroth = order_event(customer, "50", utc_now() - timedelta(days=3))
+    first = order_event(customer, "100", utc_now() - timedelta(days=2))
+    second = order_event(customer, "300", utc_now() - timedelta(days=1))
     options: dict[str, Any] = {
         "app_id": app_id,
         "partitions": input_partitions,
@@ -578,15 +535,7 @@ async def test_a_silent_customer_drifts_to_critical_with_no_new_event_and_is_ale
     alerts = TopicTail(connection, topics.ALERTS.name)
     await alerts.mark()
     now = utc_now()
-    orders = [
-        new_event(
-            OrderPlaced(order_id=unique("order"), amount=Decimal("1000")),
-            subject=customer,
-            source="/tests/scoring",
-            time=now - timedelta(days=days),
-        )
-        for days in (200, 190, 180)
-    ]
+    orders = [order_event(customer, "1000", now - timedelta(days=days)) for days in (200, 190, 180)]
     await producer.publish(orders)
 
     collection = mongo_client[scores_db][SCORES]
