@@ -481,8 +481,8 @@ def register(
     absorptions: Any,
     rescore_requests: Any,
     sweep_interval_s: float,
-    batch_size: int = 10_000,
-    batch_wait_s: float = 0.3,
+    batch_size: int,
+    batch_wait_s: float,
 ) -> Agents:
     """One agent per input topic, plus the review timer (on every worker, over its partitions)."""
     agents = []
