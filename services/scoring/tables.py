@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import faust
+from aiokafka import TopicPartition
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 
@@ -95,16 +96,30 @@ class CustomerRecords(MutableMapping[str, CustomerRecord]):
 
 
 class SeekFirstRecovery(Recovery):
-    """Faust's table recovery, with one change: the stream partitions are moved to their
-    committed offsets *before* they are resumed, not after.
+    """Faust's table recovery, with one change: the stream partitions are put back at their
+    committed offsets by a seek that nothing can undo, *before* they are resumed.
 
-    Faust 0.15 resumes them first, while its flow is already running (it was resumed to read
-    the changelogs), so the fetcher hands messages to the agents while the seek is under way;
-    the seek then moves the fetch position back and drops what had been prefetched. After a
-    take-over (the scale-out system test, 1 run in 3) about 24 messages per partition never
-    reached the scorer, and the consumer's acked-offset list got duplicates that stalled its
-    commits. faust-streaming#216 reported this order for the path without tables and fixed it
-    there only. Everything else below is Faust's `on_recovery_completed` unchanged.
+    Faust 0.15 resumes them first, then seeks with aiokafka's `seek_to_committed`, and both
+    lose messages:
+    - the consumer (in its own thread) may be inside a long `getmany` called with Faust's live
+      set of active partitions. When recovery pauses the changelog partitions, that set becomes
+      empty, aiokafka reads an empty set as "every partition", and hands over the stream
+      partitions' records; Faust drops them (their partitions are not active), but the fetch
+      positions have moved on;
+    - `seek_to_committed` does not seek a partition whose committed offset is 0, and fetches
+      other partitions while it asks the coordinator for the next one's offset.
+
+    A worker then started some hundred messages past its committed offsets, and once it
+    committed, those messages were skipped for good: the three-kill system test lost a whole
+    range of one partition in CI (on a fresh stack, where the partition had committed offset
+    0), and the scale-out test lost ~24 messages per partition after a take-over.
+    faust-streaming#216 reported the resume-then-seek order for the path without tables and
+    fixed it there only.
+
+    So the stream partitions are paused in aiokafka itself (a paused partition's records are
+    never handed over), moved to their committed offsets one by one (to the reset policy's end
+    when the group has none), and resumed in aiokafka only after Faust counts them as active
+    again. Everything else below is Faust's `on_recovery_completed` unchanged.
     """
 
     def _repr_name(self) -> str:
@@ -130,10 +145,17 @@ class SeekFirstRecovery(Recovery):
         if app.consumer_generation_id != generation_id:
             self.log.warning("Recovery rebalancing again (generation %s)", generation_id)
             return
-        if assignment:
+        streams = {tp for tp in assignment if not self._is_changelog_tp(tp)}
+        if streams:
             self.log.info("Seek stream partitions to committed offsets, then resume them.")
-            await self._wait(consumer.perform_seek(), timeout=app.conf.broker_request_timeout)
-        consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+            await self._wait(
+                place_at_committed(
+                    consumer, streams, earliest=app.conf.consumer_auto_offset_reset == "earliest"
+                ),
+                timeout=app.conf.broker_request_timeout,
+            )
+        consumer.resume_partitions(streams)
+        await resume_fetching(consumer, streams)
         self.completed.set()
         app.flow_control.resume()
         consumer.resume_flow()
@@ -143,6 +165,48 @@ class SeekFirstRecovery(Recovery):
             self.tables.on_standbys_ready()
         app.on_rebalance_end()
         self.log.info("Worker ready")
+
+
+async def place_at_committed(consumer: Any, partitions: set[Any], *, earliest: bool) -> None:
+    """Pause `partitions` in aiokafka and move each to the group's committed offset (or to the
+    reset policy's end when it has none); Faust's own bookkeeping of read and committed
+    offsets follows, as in its `perform_seek`. They stay paused in aiokafka until
+    `resume_fetching`."""
+    kafka_partitions = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+
+    async def place() -> dict[TopicPartition, tuple[int | None, int]]:
+        # Runs in the consumer's thread, where its aiokafka consumer lives.
+        kafka = consumer._thread._ensure_consumer()
+        kafka.pause(*kafka_partitions)
+        offsets = await asyncio.gather(*(kafka.committed(tp) for tp in kafka_partitions))
+        committed = dict(zip(kafka_partitions, offsets, strict=True))
+        for tp, offset in committed.items():
+            if offset is not None:
+                kafka.seek(tp, offset)
+        unset = [tp for tp, offset in committed.items() if offset is None]
+        if unset:  # one reset for all: each waits for a turn of the fetcher
+            await (kafka.seek_to_beginning(*unset) if earliest else kafka.seek_to_end(*unset))
+        return {tp: (offset, await kafka.position(tp)) for tp, offset in committed.items()}
+
+    placed = await consumer._thread.call_thread(place)
+    for tp in partitions:
+        committed, position = placed[TopicPartition(tp.topic, tp.partition)]
+        consumer._read_offset[tp] = position or None
+        if committed:
+            consumer._committed_offset[tp] = committed
+        else:
+            consumer._committed_offset.pop(tp, None)
+
+
+async def resume_fetching(consumer: Any, partitions: set[Any]) -> None:
+    """Undo `place_at_committed`'s pause in aiokafka (a no-op for partitions not paused)."""
+    kafka_partitions = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+
+    async def resume() -> None:
+        consumer._thread._ensure_consumer().resume(*kafka_partitions)
+
+    if kafka_partitions:
+        await consumer._thread.call_thread(resume)
 
 
 # Faust's logger too (mode gives a subclass one named after its module).

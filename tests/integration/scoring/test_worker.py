@@ -490,6 +490,9 @@ async def test_duplicates_are_not_counted_across_a_restart(
         "directory": tmp_path,
         "log_path": log,
         "database_prefix": prefix,
+        # Only events move the score's as_of here, so reaching `second` means it was counted
+        # (a review would rescore as of now, past it, whether or not the events were read).
+        "extra_env": {"CRM_SWEEP_INTERVAL_S": "3600"},
     }
     try:
         with run_worker(connection, **options):
