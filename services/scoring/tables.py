@@ -117,7 +117,7 @@ class SeekFirstRecovery(Recovery):
     fixed it there only.
 
     So the stream partitions are paused in aiokafka itself (a paused partition's records are
-    never handed over), moved to their committed offsets one by one (to the reset policy's end
+    never handed over), moved to their committed offsets (to the beginning, under "earliest",
     when the group has none), and resumed in aiokafka only after Faust counts them as active
     again. Everything else below is Faust's `on_recovery_completed` unchanged.
     """
@@ -168,10 +168,15 @@ class SeekFirstRecovery(Recovery):
 
 
 async def place_at_committed(consumer: Any, partitions: set[Any], *, earliest: bool) -> None:
-    """Pause `partitions` in aiokafka and move each to the group's committed offset (or to the
-    reset policy's end when it has none); Faust's own bookkeeping of read and committed
-    offsets follows, as in its `perform_seek`. They stay paused in aiokafka until
-    `resume_fetching`."""
+    """Pause `partitions` in aiokafka and move each to the group's committed offset; Faust's own
+    bookkeeping of read and committed offsets follows, as in its `perform_seek`. They stay
+    paused in aiokafka until `resume_fetching`.
+
+    A partition the group never committed goes back to its beginning under "earliest" (so
+    nothing it holds is skipped). Under "latest" it stays where aiokafka put it when it was
+    assigned: moving it to the end now would skip what was produced since (a client that
+    waited for the worker to answer and then produced), and "latest" skips by design anyway.
+    """
     kafka_partitions = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
 
     async def place() -> dict[TopicPartition, tuple[int | None, int]]:
@@ -184,8 +189,8 @@ async def place_at_committed(consumer: Any, partitions: set[Any], *, earliest: b
             if offset is not None:
                 kafka.seek(tp, offset)
         unset = [tp for tp, offset in committed.items() if offset is None]
-        if unset:  # one reset for all: each waits for a turn of the fetcher
-            await (kafka.seek_to_beginning(*unset) if earliest else kafka.seek_to_end(*unset))
+        if unset and earliest:  # one reset for all: each waits for a turn of the fetcher
+            await kafka.seek_to_beginning(*unset)
         return {tp: (offset, await kafka.position(tp)) for tp, offset in committed.items()}
 
     placed = await consumer._thread.call_thread(place)

@@ -104,11 +104,12 @@ async def test_partitions_go_back_to_the_committed_offsets_zero_included(
     assert firsts == {0: 0, 1: 25, 2: 0}
 
 
-async def test_without_a_committed_offset_latest_means_the_end(
+async def test_without_a_committed_offset_latest_keeps_the_position(
     consumed_to_the_end: AIOKafkaConsumer, new_topic: str
 ) -> None:
+    """ "latest" stays where the partition was put when it was assigned (a client may have
+    produced since); only "earliest" moves a partition the group never committed."""
     kafka = consumed_to_the_end
-    await kafka.seek_to_beginning()  # as if fetched records had been dropped since
     faust_consumer = FaustConsumer(ConsumerThread(kafka))
 
     await place_at_committed(faust_consumer, {TP(new_topic, 2)}, earliest=False)
