@@ -173,9 +173,10 @@ async def place_at_committed(consumer: Any, partitions: set[Any], *, earliest: b
     paused in aiokafka until `resume_fetching`.
 
     A partition the group never committed goes back to its beginning under "earliest" (so
-    nothing it holds is skipped). Under "latest" it stays where aiokafka put it when it was
-    assigned: moving it to the end now would skip what was produced since (a client that
-    waited for the worker to answer and then produced), and "latest" skips by design anyway.
+    nothing it holds is skipped). Under "latest" it stays where it is — where aiokafka put it
+    when it was assigned, unless records handed over and dropped since moved it on: moving it
+    to the end now would skip what was produced since (a client that waited for the worker to
+    answer and then produced), and "latest" skips what came before it by design anyway.
     """
     kafka_partitions = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
 
