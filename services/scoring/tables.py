@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import Any, cast
 
 import faust
-from aiokafka import TopicPartition
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
+from faust.transport.drivers.aiokafka import ensure_aiokafka_TP
 
 from services.scoring.processing import (
     CustomerRecord,
@@ -178,25 +178,27 @@ async def place_at_committed(consumer: Any, partitions: set[Any], *, earliest: b
     to the end now would skip what was produced since (a client that waited for the worker to
     answer and then produced), and "latest" skips what came before it by design anyway.
     """
-    kafka_partitions = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+    kafka_partitions = {tp: ensure_aiokafka_TP(tp) for tp in partitions}
 
-    async def place() -> dict[TopicPartition, tuple[int | None, int]]:
+    async def place() -> dict[Any, tuple[int | None, int]]:
         # Runs in the consumer's thread, where its aiokafka consumer lives.
         kafka = consumer._thread._ensure_consumer()
-        kafka.pause(*kafka_partitions)
-        offsets = await asyncio.gather(*(kafka.committed(tp) for tp in kafka_partitions))
+        kafka.pause(*kafka_partitions.values())
+        offsets = await asyncio.gather(*(kafka.committed(k) for k in kafka_partitions.values()))
         committed = dict(zip(kafka_partitions, offsets, strict=True))
         for tp, offset in committed.items():
             if offset is not None:
-                kafka.seek(tp, offset)
-        unset = [tp for tp, offset in committed.items() if offset is None]
+                kafka.seek(kafka_partitions[tp], offset)
+        unset = [kafka_partitions[tp] for tp, offset in committed.items() if offset is None]
         if unset and earliest:  # one reset for all: each waits for a turn of the fetcher
             await kafka.seek_to_beginning(*unset)
-        return {tp: (offset, await kafka.position(tp)) for tp, offset in committed.items()}
+        return {
+            tp: (offset, await kafka.position(kafka_partitions[tp]))
+            for tp, offset in committed.items()
+        }
 
     placed = await consumer._thread.call_thread(place)
-    for tp in partitions:
-        committed, position = placed[TopicPartition(tp.topic, tp.partition)]
+    for tp, (committed, position) in placed.items():
         consumer._read_offset[tp] = position or None
         if committed:
             consumer._committed_offset[tp] = committed
@@ -206,7 +208,7 @@ async def place_at_committed(consumer: Any, partitions: set[Any], *, earliest: b
 
 async def resume_fetching(consumer: Any, partitions: set[Any]) -> None:
     """Undo `place_at_committed`'s pause in aiokafka (a no-op for partitions not paused)."""
-    kafka_partitions = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+    kafka_partitions = [ensure_aiokafka_TP(tp) for tp in partitions]
 
     async def resume() -> None:
         consumer._thread._ensure_consumer().resume(*kafka_partitions)
