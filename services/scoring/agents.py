@@ -10,11 +10,9 @@ deterministic event id), instead of being skipped with its outputs lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +39,7 @@ from shared.consumer import Origin
 from shared.events import Event, PoisonMessage, decode
 from shared.events.codec import ErrorClass, Headers
 from shared.events.customer import CustomerErased, CustomerMerged
+from shared.keyed_locks import KeyedLocks
 
 log = logging.getLogger(__name__)
 
@@ -112,42 +111,6 @@ class Absorption:
         body = json.loads(value)
         at = None if body.get("at") is None else datetime.fromisoformat(body["at"])
         return cls(key.decode(), body["absorbed"], body["record"], at)
-
-
-class KeyedLocks:
-    """One asyncio lock per key, dropped when nobody holds or waits for it.
-
-    Three agents (one per input topic) and the timer may touch the same customer; the lock
-    keeps read-modify-write of that customer's record whole across the awaits of emitting.
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    @asynccontextmanager
-    async def hold_all(self, keys: Sequence[str]) -> AsyncIterator[None]:
-        """Hold the locks of `keys`, taken in sorted order so that two holders never deadlock."""
-        async with contextlib.AsyncExitStack() as stack:
-            for key in sorted(set(keys)):
-                await stack.enter_async_context(self.hold(key))
-            yield
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 @dataclass

@@ -14,7 +14,6 @@ from faust.types import TP
 
 from services.scoring.agents import (
     Absorption,
-    KeyedLocks,
     Message,
     Retirement,
     normalise_headers,
@@ -27,6 +26,7 @@ from shared.events import encode, new_event
 from shared.events.customer import CustomerErased, CustomerMerged, CustomerProfile
 from shared.events.interaction import InteractionRecorded, OrderPlaced
 from shared.events.vocabulary import Channel, CustomerKind, Direction
+from shared.keyed_locks import KeyedLocks
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
