@@ -26,9 +26,12 @@ either by the erasure or by the handler itself.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
+
+from pymongo.errors import DuplicateKeyError
 
 from shared.consumer import Handler
 from shared.events import Event
@@ -41,6 +44,7 @@ from shared.events.interaction import (
     OrderReturned,
 )
 from shared.events.scoring import ScoreUpdated
+from shared.keyed_locks import KeyedLocks
 from shared.mongo import Collection, Database, Document
 
 SCORES = "view_scores"
@@ -187,12 +191,14 @@ class View360Store:
         self.merges: Collection = database[MERGES]
         self.erased: Collection = database[ERASED]
         self.activity_limit = activity_limit
+        self._activity_writers = KeyedLocks()
 
     async def ensure_indexes(self) -> None:
         # Served from the index on MongoDB; FerretDB 1.24 scans (see docs/development.md).
         await self.complaints.create_index("customer_id")
 
-    # -- writes (one consumer group; each document has one writing partition) ----------------
+    # -- writes (one consumer group; each document has one writing partition, except the
+    # activity documents: see `_change_activity`) ---------------------------------------------
 
     async def put_score(self, event: Event[ScoreUpdated]) -> None:
         doc = score_document(event)
@@ -209,13 +215,12 @@ class View360Store:
             return
         customer_id = event.subject
         erased = await self.is_erased(customer_id)
-        current = await self.activity.find_one({"_id": customer_id}) or {}
-        items = with_entry(current.get("items", []), entry, limit=self.activity_limit)
-        if erased:
-            items = scrubbed_activity(items)
-        await self.activity.replace_one(
-            {"_id": customer_id}, {"_id": customer_id, "items": items}, upsert=True
-        )
+
+        def added(items: list[Document]) -> list[Document]:
+            items = with_entry(items, entry, limit=self.activity_limit)
+            return scrubbed_activity(items) if erased else items
+
+        await self._change_activity(customer_id, added)
         if not erased and await self.is_erased(customer_id):
             await self.scrub_activity(customer_id)  # erased while we wrote
 
@@ -246,12 +251,48 @@ class View360Store:
                 )
 
     async def scrub_activity(self, customer_id: str) -> None:
-        current = await self.activity.find_one({"_id": customer_id})
-        if current is not None:
-            await self.activity.update_one(
-                {"_id": customer_id},
-                {"$set": {"items": scrubbed_activity(current.get("items", []))}},
-            )
+        await self._change_activity(customer_id, scrubbed_activity, create=False)
+
+    async def _change_activity(
+        self,
+        customer_id: str,
+        change: Callable[[list[Document]], list[Document]],
+        *,
+        create: bool = True,
+    ) -> None:
+        """Read, change and write a customer's activity document, one writer at a time.
+
+        Two consumers write it — the interaction events' (a new entry) and the customer
+        events' (an erasure's scrub), on different partitions — and a plain read-then-replace
+        let one undo the other: an interaction sent right after an erasure vanished from the
+        360 (clean-clone CI, 2026-12-06). In one process a lock per customer orders them; across
+        processes the `version` guard does, retrying a write that lost (on MongoDB; FerretDB
+        1.24 let two guarded replaces of the same version both match when they raced — a
+        throw-away script, 2026-12-06 — so there only the lock holds). A document written
+        before the guard has no version, which matches `None`.
+        """
+        async with self._activity_writers.hold(customer_id):
+            while True:
+                current = await self.activity.find_one({"_id": customer_id})
+                if current is None:
+                    if not create:
+                        return
+                    with contextlib.suppress(DuplicateKeyError):  # created meanwhile: retry
+                        doc = {"_id": customer_id, "items": change([]), "version": 1}
+                        await self.activity.insert_one(doc)
+                        return
+                    continue
+                version = current.get("version")
+                written = await self.activity.replace_one(
+                    {"_id": customer_id, "version": version},
+                    {
+                        "_id": customer_id,
+                        "items": change(current.get("items", [])),
+                        "version": (version or 0) + 1,
+                    },
+                )
+                if written.matched_count:
+                    return
 
     async def is_erased(self, customer_id: str) -> bool:
         return await self.erased.find_one({"_id": customer_id}) is not None
