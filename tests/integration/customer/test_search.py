@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import httpx
 
 from tests.conftest import unique
@@ -97,6 +100,9 @@ async def test_cursor_pages_cover_everything_once_in_every_sort(
         assert sorted(seen) == sorted(c["id"] for c in created), sort
         assert len(seen) == len(set(seen)), sort
         field = sort.lstrip("-")
-        keys = {c["id"]: (c[field], c["id"]) for c in created}
+        # Timestamps as instants: the JSON drops a zero fraction ("…:57Z" beside "…:57.017Z"),
+        # so as text a whole second sorts after its own milliseconds (CI, 2026-12-06).
+        value: Any = datetime.fromisoformat if field.endswith("_at") else str
+        keys = {c["id"]: (value(c[field]), c["id"]) for c in created}
         order = [keys[i] for i in seen]
         assert order == sorted(order, reverse=sort.startswith("-")), sort
