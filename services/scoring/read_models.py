@@ -3,6 +3,9 @@
 - `customer_scores`: one document per customer, `_id` = customer id (the latest score).
 - `score_history`: one document per score, `_id` = score event id, with `customer_id`, `as_of`.
 
+Both hold the score as text with a few fields beside it (`outputs.score_document`); every
+function here hands out scores as `outputs.score_of` gives them back.
+
 Costs on FerretDB 1.24 (docs/development.md): only a filter that is exactly `{"_id": ...}` is
 served from an index, so `latest` is a point lookup and everything else reads the collection it
 asks: `at_risk`, `distribution` and `export_latest` read `customer_scores` (one document per
@@ -19,13 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.scoring.outputs import HISTORY, SCORES
+from services.scoring.outputs import HISTORY, SCORES, score_of
 from shared.mongo import Database, Document
 
 
 async def latest(db: Database, customer_id: str) -> Document | None:
     """The customer's latest score (an `_id` lookup: indexed everywhere)."""
-    return await db[SCORES].find_one({"_id": customer_id})
+    doc = await db[SCORES].find_one({"_id": customer_id})
+    return None if doc is None else score_of(doc)
 
 
 async def as_of(db: Database, customer_id: str, at: datetime) -> Document | None:
@@ -37,7 +41,7 @@ async def as_of(db: Database, customer_id: str, at: datetime) -> Document | None
         .limit(1)
     )
     async for doc in cursor:
-        return doc
+        return score_of(doc)
     return None
 
 
@@ -59,7 +63,7 @@ async def history(
     if window:
         filters["as_of"] = window
     cursor = db[HISTORY].find(filters).sort([("as_of", -1), ("_id", -1)]).limit(limit)
-    return [doc async for doc in cursor]
+    return [score_of(doc) async for doc in cursor]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +111,8 @@ async def at_risk(
             {"churn.risk": {"$lt": after.risk}},
             {"churn.risk": after.risk, "_id": {"$gt": after.customer_id}},
         ]
-    cursor = (
-        db[SCORES]
-        .find(filters, {"features": 0})
-        .sort([("churn.risk", -1), ("_id", 1)])
-        .limit(limit + 1)
-    )
-    docs = [doc async for doc in cursor]
+    cursor = db[SCORES].find(filters).sort([("churn.risk", -1), ("_id", 1)]).limit(limit + 1)
+    docs = [score_of(doc) async for doc in cursor]
     page = docs[:limit]
     following = None
     if len(docs) > limit:
@@ -153,7 +152,7 @@ async def export_latest(db: Database) -> AsyncIterator[Document]:
     cursor = db[SCORES].find({}).sort("_id", 1)
     try:
         async for doc in cursor:
-            yield doc
+            yield score_of(doc)
     finally:  # the client went away mid-stream: free the server-side cursor now
         await cursor.close()
 
@@ -171,4 +170,4 @@ async def export_as_of(db: Database, at: datetime) -> AsyncIterator[Document]:
         if kept is None or (doc["as_of"], str(doc["_id"])) > (kept["as_of"], str(kept["_id"])):
             newest[customer_id] = doc
     for customer_id in sorted(newest):
-        yield newest[customer_id]
+        yield score_of(newest[customer_id])

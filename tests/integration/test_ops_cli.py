@@ -343,7 +343,10 @@ def _scored(customer_id: str, amount: str, at: datetime) -> tuple[dict[str, obje
     folded = apply(None, event_id=event.id, item=to_input(event))
     assert folded is not None
     rescored = rescore(folded.record, customer_id=customer_id, as_of=at, computed_at=at)
-    return score_document(customer_id, rescored), rescored.updated.id
+    return (
+        score_document(customer_id, rescored.updated.id, rescored.updated.data),
+        rescored.updated.id,
+    )
 
 
 async def _seed_scores(connection: ConnectionSettings, database: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.scoring import read_models
 from shared.demo.processes import SERVICES, LocalService, ServiceRunner
 from shared.mongo import MongoClient
 from shared.settings import ConnectionSettings
@@ -65,7 +66,7 @@ async def wait_for_score(
     scores = mongo_client[connection.mongo_database_prefix + "crm_scoring"]["customer_scores"]
     async with asyncio.timeout(30):
         while True:
-            doc = await scores.find_one({"_id": customer_id})
+            doc = await read_models.latest(scores.database, customer_id)
             if doc is not None and doc["features"].get("orders") == orders:
                 found: dict[str, Any] = doc
                 return found
@@ -123,7 +124,7 @@ async def test_orders_and_a_complaint_move_the_score(
         # customer's creation, on another topic, can be scored after the orders, as of today,
         # weeks after the last order, and that silence raises the risk too.
         while True:
-            after = await scores.find_one({"_id": customer_id})
+            after = await read_models.latest(scores.database, customer_id)
             assert after is not None
             if after["features"].get("open_critical", 0) >= 1:
                 break

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.scoring.outputs import SCORES
+from services.scoring.outputs import SCORES, score_of
 from shared import topics
 from shared.demo.processes import SERVICES, ServiceRunner
 from shared.events import Event, decode, utc_now
@@ -261,7 +261,9 @@ async def wait_for_clean_scores(
     scores = mongo[running.connection.mongo_database_prefix + "crm_scoring"][SCORES]
     deadline = time.monotonic() + timeout
     while True:
-        stored = {doc["_id"]: doc async for doc in scores.find({"_id": {"$in": list(expected)}})}
+        stored = {
+            doc["_id"]: score_of(doc) async for doc in scores.find({"_id": {"$in": list(expected)}})
+        }
         wrong = differences(stored, expected)
         if len(stored) == len(expected) and not wrong:
             return

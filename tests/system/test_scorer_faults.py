@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from services.scoring.adapter import to_input
-from services.scoring.outputs import SCORES
+from services.scoring.outputs import SCORES, score_of
 from services.scoring.processing import apply_all, has_seen, record_from_bytes, rescore
 from services.scoring.tables import TABLE_NAME
 from services.scoring.topics import INPUT_SPECS
@@ -188,7 +188,7 @@ async def wait_until_complete(
     the CI-sized stream)."""
     deadline = time.monotonic() + 240 * SCALE
     while True:
-        stored = {doc["_id"]: doc async for doc in scores.find({})}
+        stored = {doc["_id"]: score_of(doc) async for doc in scores.find({})}
         done = [
             c
             for c, (_, _, n) in expected.items()

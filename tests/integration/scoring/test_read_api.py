@@ -14,7 +14,13 @@ import pytest
 from fastapi import FastAPI
 
 from services.scoring.app import create_app
-from services.scoring.outputs import HISTORY, SCORES, upsert_scores
+from services.scoring.outputs import (
+    HISTORY,
+    SCORES,
+    history_document,
+    score_document,
+    upsert_scores,
+)
 from services.scoring.settings import Settings
 from shared.events.scoring import ChurnReason, ChurnRisk, LoyaltyScore, ScoreUpdated
 from shared.events.vocabulary import ChurnBand, Lifecycle, ValueTier
@@ -90,19 +96,13 @@ def score_doc(
         as_of=as_of,
         features={"days_since_last_order": 10},
     )
-    doc: Document = data.model_dump(mode="python")
-    doc["_id"] = customer_id
-    doc["customer_id"] = customer_id
-    doc["event_id"] = f"score-{customer_id}-{as_of.isoformat()}"
-    return doc
+    return score_document(customer_id, f"score-{customer_id}-{as_of.isoformat()}", data)
 
 
 async def store(db: Database, doc: Document) -> None:
     """What LiveOutputs.emit writes to Mongo: the guarded upsert and the history entry."""
     await upsert_scores(db, [doc])
-    history = dict(doc)
-    history["_id"] = doc["event_id"]
-    await db[HISTORY].insert_one(history)
+    await db[HISTORY].insert_one(history_document(doc))
 
 
 async def test_latest_and_as_of(client: httpx.AsyncClient, db: Database) -> None:

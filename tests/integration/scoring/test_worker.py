@@ -21,7 +21,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 
-from services.scoring.outputs import HISTORY, SCORES
+from services.scoring.outputs import HISTORY, SCORES, score_of
+from services.scoring.read_models import latest
 from services.scoring.tables import TABLE_NAME
 from services.scoring.topics import rescore_requests_topic
 from shared import topics
@@ -214,7 +215,7 @@ async def test_an_order_yields_a_score_in_mongo_and_on_the_scores_topic(
     collection = mongo_client[scores_db][SCORES]
     document = None
     while document is None and time.monotonic() - sent < 30:
-        document = await collection.find_one({"_id": customer})
+        document = await latest(collection.database, customer)
         if document is None:
             await asyncio.sleep(0.1)
     assert document is not None, read_log(worker_log)
@@ -324,7 +325,7 @@ async def test_a_merged_customer_is_folded_into_the_survivor(
         keep=lambda record: record.key in (survivor.encode(), duplicate.encode()),
     )
     assert records, read_log(worker_log)
-    document = await mongo_client[scores_db][SCORES].find_one({"_id": survivor})
+    document = await latest(mongo_client[scores_db], survivor)
     assert document is not None and document["features"]["orders"] == 3
     assert document["churn"]["risk"] < alone["churn"]["risk"]
     assert await mongo_client[scores_db][SCORES].find_one({"_id": duplicate}) is None
@@ -358,7 +359,7 @@ async def test_an_operator_can_have_some_customers_rescored_now(
     while document["as_of"] < before["as_of"] + timedelta(minutes=9):
         assert time.monotonic() < deadline, read_log(worker_log)
         await asyncio.sleep(0.2)
-        document = await collection.find_one({"_id": customer}) or document
+        document = await latest(collection.database, customer) or document
     assert document["features"]["orders"] == 1  # same state, scored as of now
 
 
@@ -368,7 +369,7 @@ async def wait_for_document(
     collection = mongo_client[db][SCORES]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        document = await collection.find_one({"_id": customer})
+        document = await latest(collection.database, customer)
         if document is not None:
             return document
         await asyncio.sleep(0.1)
@@ -453,14 +454,14 @@ async def test_a_duplicate_is_not_counted_twice_and_poison_goes_to_the_dlq(
     document = await wait_for_document(mongo_client, scores_db, customer)
     while document["features"]["orders"] < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-        document = await collection.find_one({"_id": customer}) or document
+        document = await latest(collection.database, customer) or document
     assert document["features"]["orders"] == 2
     # Events of one batch make one score: the history holds one or two, never one per copy.
     # (Scores as of a later time are the review timer's: the orders are days old, so their
     # score is due for review at once, and a review may have run meanwhile.)
     history = mongo_client[scores_db][HISTORY]
     orders = [
-        doc["features"]["orders"]
+        score_of(doc)["features"]["orders"]
         async for doc in history.find({"customer_id": customer})
         if doc["as_of"] <= second.time
     ]
@@ -503,7 +504,7 @@ async def test_duplicates_are_not_counted_across_a_restart(
             while document["features"]["orders"] < 2:
                 assert time.monotonic() < deadline, read_log(log)
                 await asyncio.sleep(0.1)
-                document = await collection.find_one({"_id": customer}) or document
+                document = await latest(collection.database, customer) or document
         # Only a recovered table explains 3 below (zeroth comes back from the changelog) and
         # only a recovered dedupe window explains not 4 (first is redelivered).
         with run_worker(connection, **options):
@@ -512,11 +513,12 @@ async def test_duplicates_are_not_counted_across_a_restart(
             while document["as_of"] < second.time.replace(microsecond=0):
                 assert time.monotonic() < deadline, read_log(log)
                 await asyncio.sleep(0.1)
-                document = await collection.find_one({"_id": customer}) or document
+                document = await latest(collection.database, customer) or document
         assert document["features"]["orders"] == 3, read_log(log)
         history = mongo_client[db][HISTORY]
         orders = [
-            doc["features"]["orders"] async for doc in history.find({"customer_id": customer})
+            score_of(doc)["features"]["orders"]
+            async for doc in history.find({"customer_id": customer})
         ]
         assert max(orders) == 3
         assert len(orders) == len(set(orders))  # no score stored twice for one state
@@ -547,7 +549,7 @@ async def test_a_silent_customer_drifts_to_critical_with_no_new_event_and_is_ale
     while not (document["features"]["orders"] == 3 and document["as_of"] >= now):
         assert time.monotonic() < deadline, read_log(worker_log)
         await asyncio.sleep(0.2)
-        document = await collection.find_one({"_id": customer}) or document
+        document = await latest(collection.database, customer) or document
     assert document["churn"]["band"] == "critical"
     assert document["churn"]["reasons"][0]["code"] == "silent_beyond_rhythm"
 
