@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bench import customer, endtoend, ingest, messaging, recovery, scoring
+from bench import customer, endtoend, ingest, messaging, recovery, score_storage, scoring
 from bench.common import Row
 
 BENCHMARKS = ["messaging", "scoring", "ingest", "customer", "recovery", "endtoend"]
@@ -51,6 +51,7 @@ def jobs(name: str, args: argparse.Namespace) -> list[Callable[[], Coroutine[Any
         return [
             lambda: scoring.run(events, args.customers or max(1, events // 10)),
             lambda: scoring.latency(rate, seconds, args.customers or (500 if quick else 2_000)),
+            lambda: score_storage.run(args.customers or (500 if quick else 2_000)),
         ]
     if name == "ingest":
         events = args.messages or (5_000 if quick else 20_000)
