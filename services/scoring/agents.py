@@ -310,7 +310,7 @@ class Scorer:
         """Plan the reviews that came due unplanned, then rescore every local customer whose
         `next_review_at` has passed; how many were rescored."""
         now = self.clock()
-        due = self.table.due(now)
+        due = await self.table.due(now)
         await self._plan_reviews(due, now)
         return await self.rescore_now(due, only_if=lambda record: is_due(record, now))
 

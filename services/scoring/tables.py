@@ -62,6 +62,9 @@ def declare(app: faust.App) -> Any:
     )
 
 
+DUE_SLICE = 20_000  # records looked at per turn of the event loop when finding those due
+
+
 class CustomerRecords(MutableMapping[str, CustomerRecord]):
     """Customer id → record, over a table of the records' bytes (the Faust table, or a dict
     in tests). The table keeps bytes because Python objects cost memory: the same records took
@@ -90,9 +93,21 @@ class CustomerRecords(MutableMapping[str, CustomerRecord]):
     def __contains__(self, customer_id: object) -> bool:
         return customer_id in self.table
 
-    def due(self, now: datetime) -> list[str]:
-        """The customers whose `next_review_at` has passed at `now`."""
-        return [key for key, value in list(self.table.items()) if value and review_due(value, now)]
+    async def due(self, now: datetime, *, slice_size: int = DUE_SLICE) -> list[str]:
+        """The customers whose `next_review_at` has passed at `now`.
+
+        Walks a snapshot of the table in slices and lets the event loop run between them: in
+        one go, a sweep over a million customers held the agents up for about a second."""
+        entries = list(self.table.items())
+        found: list[str] = []
+        for first in range(0, len(entries), slice_size):
+            found.extend(
+                key
+                for key, value in entries[first : first + slice_size]
+                if value and review_due(value, now)
+            )
+            await asyncio.sleep(0)
+        return found
 
 
 class SeekFirstRecovery(Recovery):

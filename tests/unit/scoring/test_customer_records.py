@@ -35,7 +35,7 @@ def test_records_are_kept_as_bytes_and_read_back_as_records() -> None:
     assert table == {}
 
 
-def test_due_names_the_customers_whose_review_time_has_passed() -> None:
+async def test_due_names_the_customers_whose_review_time_has_passed() -> None:
     records = CustomerRecords({})
     records["early"] = scored("early", 0)
     records["late"] = scored("late", 10)
@@ -45,6 +45,7 @@ def test_due_names_the_customers_whose_review_time_has_passed() -> None:
     early = processing.review_time(records["early"])
     late = processing.review_time(records["late"])
     assert early is not None and late is not None
-    assert records.due(early - timedelta(seconds=1)) == []
-    assert records.due(early) == ["early"]
-    assert sorted(records.due(late)) == ["early", "late"]
+    assert await records.due(early - timedelta(seconds=1)) == []
+    assert await records.due(early) == ["early"]
+    assert sorted(await records.due(late)) == ["early", "late"]
+    assert sorted(await records.due(late, slice_size=1)) == ["early", "late"]
