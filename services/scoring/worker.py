@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import faust
 import mode
+from faust.tables import TableManager
 from prometheus_client import generate_latest
 
 from services.scoring import tables, topics
@@ -153,9 +154,16 @@ def _operations_pages(app: faust.App, client: mongo.MongoClient) -> None:
     @app.page("/readyz")
     class Ready(faust.web.View):
         async def get(self, request: faust.web.Request) -> faust.web.Response:
+            # Scoring runs once the table is recovered from its changelog (minutes for a big
+            # one) and stops while a rebalance moves partitions: not ready meanwhile, so a
+            # rollout waits for a new pod to score before it replaces the next one.
+            recovery = cast(TableManager, app.tables).recovery
             checks = {
                 "mongo": await mongo.reachable(client),
                 "partitions_assigned": bool(app.consumer.assignment()),
+                "tables_recovered": recovery.completed.is_set()
+                and not recovery.in_recovery
+                and not app.rebalancing,
             }
             ready = all(checks.values())
             return self.json(

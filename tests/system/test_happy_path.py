@@ -189,4 +189,8 @@ async def test_the_scorer_reports_health_and_readiness(running: dict[str, str]) 
         assert (await http.get(f"{running['scorer']}/healthz")).json() == {"status": "ok"}
         ready = await http.get(f"{running['scorer']}/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"mongo": True, "partitions_assigned": True}
+    assert ready.json()["checks"] == {
+        "mongo": True,
+        "partitions_assigned": True,
+        "tables_recovered": True,
+    }
