@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import faust
 
 from services.scoring.settings import Settings
@@ -24,7 +26,9 @@ def create_faust_app(settings: Settings) -> faust.App:
             f"kafka://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")
         ],
         store=settings.faust_store,
-        datadir=settings.faust_data_dir,
+        # One directory per app id: a RocksDB table left by another app (another group and
+        # changelog) holds offsets that the new changelog does not have, and Faust refuses it.
+        datadir=str(Path(settings.faust_data_dir) / settings.faust_app_id),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         topic_allow_declare=True,

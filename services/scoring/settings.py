@@ -23,14 +23,15 @@ class Settings(ServiceSettings):
         default="memory://",
         description=(
             "Table store: memory:// (rebuilt from the changelog on start) or rocksdb:// "
-            "(needs faust-streaming[rocksdict]; not validated, see docs/deploying.md)"
+            "(on disk under faust_data_dir; give it a persistent volume, docs/deploying.md)"
         ),
     )
     faust_web_port: int = Field(
         default=6066, ge=1, le=65535, description="Port of the Faust worker's web server"
     )
     faust_data_dir: str = Field(
-        default="/tmp/crm-scoring", description="Where the worker keeps RocksDB tables"
+        default="/tmp/crm-scoring",
+        description="Where the worker keeps RocksDB tables (in a directory per app id)",
     )
     faust_offset_reset: Literal["earliest", "latest"] = Field(
         default="earliest",

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -187,6 +188,8 @@ def main() -> None:
             replication_factor=settings.topic_replication_factor,
         )
     )
+    # Faust creates its data directory (one per app id) but not the parents.
+    Path(settings.faust_data_dir).mkdir(parents=True, exist_ok=True)
     build(settings).app.main()
 
 

@@ -416,7 +416,8 @@ def rescore(
     if not settings.faust_store.startswith("memory"):
         out.print(
             f"[yellow]warning:[/yellow] the store is {settings.faust_store}: delete every worker's "
-            f"table data under {settings.faust_data_dir} before starting them",
+            f"table data under {settings.faust_data_dir}/{settings.faust_app_id} before starting "
+            "them",
             markup=True,
         )
     out.print("start the scorer now: it rebuilds every score from the first event")

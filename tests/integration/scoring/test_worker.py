@@ -68,11 +68,6 @@ def worker_log(worker_dir: Path) -> Path:
     return worker_dir / "worker.log"
 
 
-@pytest.fixture(scope="module")
-async def input_partitions(connection: ConnectionSettings) -> int:
-    return await partitions_of(connection, topics.INTERACTION.name)
-
-
 def order_event(customer: str, amount: str, at: datetime) -> Event[OrderPlaced]:
     """An order of `customer` for `amount`, placed at `at` (a fresh order id)."""
     return new_event(
@@ -181,14 +176,6 @@ def wait_for_ready(process: subprocess.Popen[bytes], log: Path, *, timeout: floa
             pytest.fail(f"the worker exited with {process.returncode}:\n{read_log(log)}")
         time.sleep(0.25)
     pytest.fail("the worker was not ready in time:\n" + read_log(log))
-
-
-@pytest.fixture
-async def producer(connection: ConnectionSettings) -> AsyncIterator[EventProducer]:
-    events = EventProducer(connection, client_id=unique("scoring-it-producer"))
-    await events.start()
-    yield events
-    await events.stop()
 
 
 @pytest.fixture
