@@ -63,9 +63,9 @@ def score_document(
     The score itself is kept as the JSON text of the ScoreUpdated data, exactly as published
     on crm.scores.v1 (`data_json` when the caller has encoded it already); beside it, as
     fields, only what the read models filter, sort and count on. FerretDB 1.24 converts every
-    field of a document on each write and read: the score as ~60 fields cost 0.78 ms to
-    replace, 0.16 ms to insert and 0.34 ms to read per document; this layout 0.25, 0.07 and
-    0.14 ms (2,000 scores, docs/benchmarks.md). `score_of` gives the score back.
+    field of a document on each write and read: the score as ~60 fields cost 0.64 ms to
+    replace, 0.17 ms to insert and 0.39 ms to read per document; this layout 0.18, 0.07 and
+    0.14 ms (`python -m bench scoring`, docs/benchmarks.md). `score_of` gives the score back.
     """
     return {
         "_id": customer_id,
