@@ -360,13 +360,14 @@ def scorer_breakdown(metrics_url: str, before: dict[str, float], seconds: float)
     def delta(name: str) -> float:
         return after.get(name, 0.0) - before.get(name, 0.0)
 
-    batches = delta("crm_scorer_score_write_seconds_count")
-    if not batches:
-        return "scorer: no batch stored"
+    slices = delta("crm_scorer_score_write_seconds_count")
+    if not slices:
+        return "scorer: no score stored"
     events = delta("crm_scorer_events_scored_total")
     writing = delta("crm_scorer_score_write_seconds_sum")
     return (
-        f"scorer: {batches:,.0f} batches of {events / batches:,.0f} events on average, one every "
-        f"{seconds / batches * 1000:,.0f} ms; storing + publishing took "
-        f"{writing / batches * 1000:,.0f} ms per batch ({writing / seconds:.0%} of the time)"
+        f"scorer: {slices:,.0f} output slices (up to 250 customers each) of "
+        f"{events / slices:,.0f} events on average, one every {seconds / slices * 1000:,.0f} "
+        f"ms; storing + publishing took {writing / slices * 1000:,.0f} ms per slice "
+        f"({writing / seconds:.0%} of the time)"
     )

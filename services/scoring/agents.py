@@ -44,6 +44,38 @@ from shared.keyed_locks import KeyedLocks
 log = logging.getLogger(__name__)
 
 REVIEW_SLICE = 500  # customers planned per turn of the review timer
+# Customers whose scores go to the outputs together while the batch's next ones are scored.
+EMIT_SLICE = 250
+
+
+class _OutputsInOrder:
+    """Slices of a batch's scores, stored and published one after another in the background
+    while the caller scores the next slice: the database and the broker work on the other core
+    meanwhile, instead of waiting for the whole batch to be scored first. `done` waits for
+    the last slice (and so for all); a slice goes out only after the one before it."""
+
+    def __init__(self, emit: Callable[[list[tuple[str, Rescored]]], Awaitable[None]]) -> None:
+        self._emit = emit
+        self._last: asyncio.Task[None] | None = None
+
+    def send(self, scores: list[tuple[str, Rescored]]) -> None:
+        self._last = asyncio.create_task(self._after(self._last, scores))
+
+    async def _after(
+        self, previous: asyncio.Task[None] | None, scores: list[tuple[str, Rescored]]
+    ) -> None:
+        if previous is not None:
+            await previous
+        await self._emit(scores)
+
+    async def done(self) -> None:
+        if self._last is None:
+            return
+        try:
+            await self._last
+        except BaseException:
+            self._last.cancel()  # cancels the slices before it too: each awaits its predecessor
+            raise
 
 
 @dataclass(frozen=True)
@@ -146,6 +178,8 @@ class Scorer:
         history: one per day it spans, so the score history keeps its shape), and every write
         of the batch goes out in bulk. Each score equals what scoring event by event gives at
         the same event (same state, same as-of); only the scores in between are not published.
+        The scores go out in slices of `EMIT_SLICE` customers while the next are scored, and
+        the batch is done (table written, offsets acked) once every slice is out.
         """
         by_customer: dict[str, list[tuple[Event[Any], domain_events.Event | None]]] = {}
         leaving: list[Retirement] = []
@@ -159,7 +193,14 @@ class Scorer:
             records: dict[str, CustomerRecord] = {}
             scored_types: list[str] = []
             times: list[datetime] = []
+            outputs = _OutputsInOrder(self._emit)
             for customer_id, events in by_customer.items():
+                if len(fresh) >= EMIT_SLICE:
+                    outputs.send(fresh)
+                    fresh = []
+                # A turn of the event loop per customer: a reply from the database or the
+                # broker to the slices already sent gets their next command out at once.
+                await asyncio.sleep(0)
                 record = self.table.get(customer_id)
                 for segment in self._segments(events):
                     folded, positions = apply_all(
@@ -186,7 +227,8 @@ class Scorer:
                 if record is not None:
                     records[customer_id] = record
             if fresh:
-                await self._emit(fresh)
+                outputs.send(fresh)
+            await outputs.done()
             # Outputs first, table second: after a crash in between, the redelivered events
             # are not yet marked seen and are re-scored to the same scores (same event ids).
             await self._prepare_table_writes()

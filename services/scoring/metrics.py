@@ -17,7 +17,7 @@ EVENTS_SCORED = Counter(
 )
 SCORE_WRITE = Histogram(
     "crm_scorer_score_write_seconds",
-    "Time to store a score and publish its events",
+    "Time to store and publish one slice of a batch's scores (up to 250 customers)",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 EVENT_TO_SCORE = Histogram(

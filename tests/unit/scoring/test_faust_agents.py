@@ -13,6 +13,7 @@ import pytest
 from faust.types import TP
 
 from services.scoring.agents import (
+    EMIT_SLICE,
     Absorption,
     Message,
     Retirement,
@@ -49,8 +50,7 @@ def outputs() -> RecordingOutputs:
     return RecordingOutputs()
 
 
-@pytest.fixture
-def worker(outputs: RecordingOutputs, clock: Clock) -> Iterator[Worker]:
+def built_worker(outputs: RecordingOutputs, clock: Clock) -> Worker:
     settings = Settings(
         faust_app_id=f"scoring-test-{uuid.uuid4().hex[:8]}", faust_store="memory://"
     )
@@ -60,7 +60,12 @@ def worker(outputs: RecordingOutputs, clock: Clock) -> Iterator[Worker]:
     # The table's changelog partition comes from the Kafka producer's partitioner, which only
     # exists once connected; without a broker every key goes to partition 0.
     built.app.producer.key_partition = lambda topic, key: TP(topic, 0)  # type: ignore[method-assign]
-    yield built
+    return built
+
+
+@pytest.fixture
+def worker(outputs: RecordingOutputs, clock: Clock) -> Iterator[Worker]:
+    yield built_worker(outputs, clock)
 
 
 def order(customer: str, at: datetime, amount: str = "1000", event_id: str | None = None) -> Any:
@@ -142,6 +147,48 @@ async def test_live_events_of_a_batch_make_one_score_per_customer(
     assert state_of(c6.record).orders == 3
     assert c6.score.as_of == NOW - timedelta(minutes=10)  # as of its last event
     assert state_of(worker.table["c-6"]).orders == 3
+
+
+class SlowOutputs(RecordingOutputs):
+    """Outputs that take a while, like the database and the broker; what went out, and how."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slices: list[list[str]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def emit(self, scores: Sequence[Any]) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.slices.append([customer for customer, _ in scores])
+        await super().emit(scores)
+        self.in_flight -= 1
+
+
+async def test_a_big_batch_goes_out_in_slices_one_after_another_before_the_table(
+    clock: Clock,
+) -> None:
+    outputs = SlowOutputs()
+    worker = built_worker(outputs, clock)
+    customers = [f"c-{n:03d}" for n in range(EMIT_SLICE * 2 + 100)]
+    out_when_the_table_is_written: list[int] = []
+    guard = worker.scorer.before_table_writes
+
+    async def before_table_writes() -> None:
+        out_when_the_table_is_written.append(len(outputs.emitted))
+        if guard is not None:
+            await guard()
+
+    worker.scorer.before_table_writes = before_table_writes
+    batch = [order(customer, NOW - timedelta(minutes=5)) for customer in customers]
+    await worker.scorer.handle_batch([message(record) for record in batch])
+    assert [len(part) for part in outputs.slices] == [EMIT_SLICE, EMIT_SLICE, 100]
+    assert [c for part in outputs.slices for c in part] == customers  # in order, each once
+    assert outputs.most_in_flight == 1
+    assert out_when_the_table_is_written == [len(customers)]
+    assert all(state_of(worker.table[customer]).orders == 1 for customer in customers)
 
 
 async def test_a_replayed_history_keeps_one_score_per_day(
