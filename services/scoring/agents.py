@@ -43,7 +43,7 @@ from shared.keyed_locks import KeyedLocks
 
 log = logging.getLogger(__name__)
 
-REVIEW_SLICE = 500  # customers planned per turn of the review timer
+REVIEW_SLICE = 500  # customers planned, or rescored, per turn of the review timer
 # Customers whose scores go to the outputs together while the batch's next ones are scored.
 EMIT_SLICE = 250
 
@@ -379,13 +379,28 @@ class Scorer:
         *,
         only_if: Callable[[CustomerRecord], bool] = lambda record: True,
     ) -> int:
-        """Rescore these customers as of now (those this worker knows); how many were."""
-        if not customer_ids:
-            return 0
+        """Rescore these customers as of now (those this worker knows); how many were.
+
+        A slice of `REVIEW_SLICE` customers at a time, each stored, published and written to
+        the table before the next: a sweep after a long pause can find every customer due,
+        and a million scores held at once took gigabytes and one endless write."""
         now = self.clock()
+        unique = list(dict.fromkeys(customer_ids))
+        count = 0
+        for first in range(0, len(unique), REVIEW_SLICE):
+            some = unique[first : first + REVIEW_SLICE]
+            count += await self._rescore_slice(some, now, only_if)
+        return count
+
+    async def _rescore_slice(
+        self,
+        customer_ids: Sequence[str],
+        now: datetime,
+        only_if: Callable[[CustomerRecord], bool],
+    ) -> int:
         async with self.locks.hold_all(customer_ids):
             fresh = []
-            for customer_id in dict.fromkeys(customer_ids):
+            for customer_id in customer_ids:
                 record = self.table.get(customer_id)
                 if not record or not only_if(record):
                     continue

@@ -14,6 +14,7 @@ from faust.types import TP
 
 from services.scoring.agents import (
     EMIT_SLICE,
+    REVIEW_SLICE,
     Absorption,
     Message,
     Retirement,
@@ -189,6 +190,20 @@ async def test_a_big_batch_goes_out_in_slices_one_after_another_before_the_table
     assert outputs.most_in_flight == 1
     assert out_when_the_table_is_written == [len(customers)]
     assert all(state_of(worker.table[customer]).orders == 1 for customer in customers)
+
+
+async def test_rescoring_many_customers_goes_a_slice_at_a_time(clock: Clock) -> None:
+    outputs = SlowOutputs()
+    worker = built_worker(outputs, clock)
+    customers = [f"c-{n:04d}" for n in range(REVIEW_SLICE * 2 + 200)]
+    batch = [order(customer, NOW - timedelta(minutes=5)) for customer in customers]
+    await worker.scorer.handle_batch([message(record) for record in batch])
+    outputs.slices.clear()
+    clock.now = NOW + timedelta(days=1)
+    rescored = await worker.scorer.rescore_now([*customers, customers[0], "nobody"])
+    assert rescored == len(customers)
+    assert [len(part) for part in outputs.slices] == [REVIEW_SLICE, REVIEW_SLICE, 200]
+    assert [c for part in outputs.slices for c in part] == customers
 
 
 async def test_a_replayed_history_keeps_one_score_per_day(
