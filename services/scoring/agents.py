@@ -69,13 +69,13 @@ class _OutputsInOrder:
         await self._emit(scores)
 
     async def done(self) -> None:
-        if self._last is None:
-            return
-        try:
+        if self._last is not None:
             await self._last
-        except BaseException:
+
+    def cancel(self) -> None:
+        """Stop sending (the batch is abandoned: it will be redelivered)."""
+        if self._last is not None:
             self._last.cancel()  # cancels the slices before it too: each awaits its predecessor
-            raise
 
 
 @dataclass(frozen=True)
@@ -191,44 +191,27 @@ class Scorer:
         async with self.locks.hold_all(sorted(by_customer)):
             fresh: list[tuple[str, Rescored]] = []
             records: dict[str, CustomerRecord] = {}
-            scored_types: list[str] = []
-            times: list[datetime] = []
+            reflected: list[Event[Any]] = []  # the events the fresh scores reflect
             outputs = _OutputsInOrder(self._emit)
-            for customer_id, events in by_customer.items():
-                if len(fresh) >= EMIT_SLICE:
+            try:
+                for customer_id, events in by_customer.items():
+                    if len(fresh) >= EMIT_SLICE:
+                        outputs.send(fresh)
+                        fresh = []
+                    # A turn of the event loop per customer: a reply from the database or the
+                    # broker to the slices already sent gets their next command out at once.
+                    await asyncio.sleep(0)
+                    record, scores, scored = self._score(customer_id, events)
+                    fresh.extend((customer_id, rescored) for rescored in scores)
+                    reflected.extend(scored)
+                    if record is not None:
+                        records[customer_id] = record
+                if fresh:
                     outputs.send(fresh)
-                    fresh = []
-                # A turn of the event loop per customer: a reply from the database or the
-                # broker to the slices already sent gets their next command out at once.
-                await asyncio.sleep(0)
-                record = self.table.get(customer_id)
-                for segment in self._segments(events):
-                    folded, positions = apply_all(
-                        record, [(event.id, item) for event, item in segment]
-                    )
-                    if folded is None:
-                        continue  # every event a duplicate: already counted
-                    record = folded.record
-                    scoring = [segment[p][0] for p in positions if segment[p][1] is not None]
-                    if not scoring:
-                        continue
-                    scored_types.extend(event.type for event in scoring)
-                    times.extend(event.time for event in scoring)
-                    rescored = rescore(
-                        record,
-                        customer_id=customer_id,
-                        as_of=scoring[-1].time,
-                        computed_at=self.clock(),
-                        params=self.params,
-                        state=folded.state,
-                    )
-                    fresh.append((customer_id, rescored))
-                    record = rescored.record
-                if record is not None:
-                    records[customer_id] = record
-            if fresh:
-                outputs.send(fresh)
-            await outputs.done()
+                await outputs.done()
+            except BaseException:
+                outputs.cancel()
+                raise
             # Outputs first, table second: after a crash in between, the redelivered events
             # are not yet marked seen and are re-scored to the same scores (same event ids).
             await self._prepare_table_writes()
@@ -238,9 +221,38 @@ class Scorer:
         if leaving and self.request_retirement is not None:
             await self.request_retirement(leaving)
         now = self.clock()
-        for event_type, at in zip(scored_types, times, strict=True):
-            metrics.EVENTS_SCORED.labels(event_type).inc()
-            metrics.EVENT_TO_SCORE.observe(max(0.0, (now - at).total_seconds()))
+        for event in reflected:
+            metrics.EVENTS_SCORED.labels(event.type).inc()
+            metrics.EVENT_TO_SCORE.observe(max(0.0, (now - event.time).total_seconds()))
+
+    def _score(
+        self, customer_id: str, events: list[tuple[Event[Any], domain_events.Event | None]]
+    ) -> tuple[CustomerRecord | None, list[Rescored], list[Event[Any]]]:
+        """Fold a customer's events of one batch, scoring each `history_resolution` period's
+        last one; the customer's new record, its fresh scores and the events they reflect."""
+        record = self.table.get(customer_id)
+        scores: list[Rescored] = []
+        reflected: list[Event[Any]] = []
+        for segment in self._segments(events):
+            folded, positions = apply_all(record, [(event.id, item) for event, item in segment])
+            if folded is None:
+                continue  # every event a duplicate: already counted
+            record = folded.record
+            scoring = [segment[p][0] for p in positions if segment[p][1] is not None]
+            if not scoring:
+                continue
+            reflected.extend(scoring)
+            rescored = rescore(
+                record,
+                customer_id=customer_id,
+                as_of=scoring[-1].time,
+                computed_at=self.clock(),
+                params=self.params,
+                state=folded.state,
+            )
+            scores.append(rescored)
+            record = rescored.record
+        return record, scores, reflected
 
     def _segments(
         self, events: list[tuple[Event[Any], domain_events.Event | None]]
