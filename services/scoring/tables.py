@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import faust
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import DefaultPartitioner
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
@@ -67,11 +67,15 @@ class CustomerStateTable(faust.Table[str, Any]):
         )
 
 
+_PARTITIONER = DefaultPartitioner()
+
+
 def changelog_partition(key: bytes, partitions: int) -> int:
-    """The partition the producer's default partitioner gives `key` (Kafka's murmur2), which
-    is where the table's changelog record of the key goes (`use_partitioner`) and, the key
-    being the input topics' key bytes, the partition of the customer's events."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+    """The partition the producer's default partitioner gives `key`, which is where the
+    table's changelog record of the key goes (`use_partitioner`) and, the key being the input
+    topics' key bytes, the partition of the customer's events."""
+    every = range(partitions)
+    return int(_PARTITIONER(key, every, every))
 
 
 class KeyPartitionedRocksDB(RocksDBStore):

@@ -1,6 +1,8 @@
 """The scorer's table in RocksDB (`CRM_FAUST_STORE=rocksdb://`), on the real broker: each
 customer's record sits in the database of its changelog partition, and a worker killed with
-SIGKILL comes back with every record and counts nothing twice."""
+SIGKILL comes back with every record and counts nothing twice. (That a key's changelog
+partition is the producer's, `changelog_partition`, is test_worker's
+`test_a_customers_state_is_in_the_changelog_partition_of_its_events`.)"""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ from typing import Any
 
 import pytest
 import rocksdict
-from aiokafka.partitioner import DefaultPartitioner
 
 from services.scoring.read_models import latest
 from services.scoring.tables import TABLE_NAME, changelog_partition
@@ -31,14 +32,6 @@ from tests.integration.scoring.test_worker import (
 pytestmark = pytest.mark.stack
 
 CUSTOMERS = 24  # two per partition on average: several partitions, several per partition
-
-
-def test_a_key_goes_to_the_partition_the_producer_gives_it() -> None:
-    partitioner = DefaultPartitioner()
-    partitions = list(range(12))
-    for n in range(200):
-        key = f"cust-{n}".encode()
-        assert changelog_partition(key, 12) == partitioner(key, partitions, partitions)
 
 
 async def orders_counted(mongo_client: MongoClient, db: str, customers: list[str]) -> list[int]:
