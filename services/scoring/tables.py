@@ -83,11 +83,11 @@ class KeyPartitionedRocksDB(RocksDBStore):
     database of its changelog partition.
 
     Faust 0.15 writes a key into the database of the partition of the event being processed
-    (`current_event()`). For this table that is wrong twice: the scorer writes a batch's
-    customers after the batch, from events of several partitions, and the review timer writes
-    with no event at all (an AssertionError). A record in the wrong database is lost when that
-    partition moves to another worker, while the persisted offset of its own partition says it
-    need not be read from the changelog again.
+    (`current_event()`) and asserts there is one. The scorer writes its records after a batch
+    of events from several partitions and from the review timer: there is no current event
+    then, and with Faust's store the scoring agent crashed on that assertion
+    (tests/integration/scoring/test_rocksdb_store.py). Where there were one, it would be a
+    single event's partition for the records of customers of several partitions.
     """
 
     def _set(self, key: bytes, value: bytes | None) -> None:
