@@ -43,7 +43,7 @@ from shared.keyed_locks import KeyedLocks
 
 log = logging.getLogger(__name__)
 
-REVIEW_SLICE = 500  # customers planned, or rescored, per turn of the review timer
+REVIEW_SLICE = 500  # customers reviewed or rescored per turn of the event loop
 # Customers whose scores go to the outputs together while the batch's next ones are scored.
 EMIT_SLICE = 250
 
@@ -361,76 +361,57 @@ class Scorer:
             await self._table_written()
 
     async def review(self) -> int:
-        """Plan the reviews that came due unplanned, then rescore every local customer whose
-        `next_review_at` has passed; how many were rescored."""
+        """Rescore every local customer whose `next_review_at` has passed, planning first the
+        reviews that came due unplanned (a customer whose planned review lies later waits for
+        it); how many were rescored."""
         now = self.clock()
-        due = await self.table.due(now)
-        await self._plan_reviews(due, now)
-        return await self.rescore_now(due, only_if=lambda record: is_due(record, now))
+        return await self._rescore_in_slices(await self.table.due(now), now, review=True)
 
-    async def _plan_reviews(self, customer_ids: Sequence[str], now: datetime) -> None:
-        # In slices, so that the agents get their turn when many come due at once (a restart).
+    async def rescore_now(self, customer_ids: Sequence[str]) -> int:
+        """Rescore these customers as of now (those this worker knows); how many were."""
+        unique = list(dict.fromkeys(customer_ids))
+        return await self._rescore_in_slices(unique, self.clock(), review=False)
+
+    async def _rescore_in_slices(
+        self, customer_ids: Sequence[str], now: datetime, *, review: bool
+    ) -> int:
+        """A slice of `REVIEW_SLICE` customers at a time, each stored, published and written
+        to the table before the next, letting the agents run in between: a sweep after a long
+        pause can find every customer due, and a million scores held at once took gigabytes
+        and one endless write."""
+        count = 0
         for first in range(0, len(customer_ids), REVIEW_SLICE):
             some = customer_ids[first : first + REVIEW_SLICE]
-            async with self.locks.hold_all(some):
-                planned = {}
-                for customer_id in some:
-                    record = self.table.get(customer_id)
-                    if record and (new := plan_review(record, now, self.params)) is not record:
-                        planned[customer_id] = new
-                if planned:
-                    await self._prepare_table_writes()
-                    for customer_id, new in planned.items():
-                        self.table[customer_id] = new
-                    await self._table_written()
+            count += await self._rescore_slice(some, now, review=review)
             await asyncio.sleep(0)
-
-    async def rescore_now(
-        self,
-        customer_ids: Sequence[str],
-        *,
-        only_if: Callable[[CustomerRecord], bool] = lambda record: True,
-    ) -> int:
-        """Rescore these customers as of now (those this worker knows); how many were.
-
-        A slice of `REVIEW_SLICE` customers at a time, each stored, published and written to
-        the table before the next: a sweep after a long pause can find every customer due,
-        and a million scores held at once took gigabytes and one endless write."""
-        now = self.clock()
-        unique = list(dict.fromkeys(customer_ids))
-        count = 0
-        for first in range(0, len(unique), REVIEW_SLICE):
-            some = unique[first : first + REVIEW_SLICE]
-            count += await self._rescore_slice(some, now, only_if)
         return count
 
     async def _rescore_slice(
-        self,
-        customer_ids: Sequence[str],
-        now: datetime,
-        only_if: Callable[[CustomerRecord], bool],
+        self, customer_ids: Sequence[str], now: datetime, *, review: bool
     ) -> int:
         async with self.locks.hold_all(customer_ids):
-            fresh = []
+            fresh: list[tuple[str, Rescored]] = []
+            planned: dict[str, CustomerRecord] = {}  # reviewed, not due after all
             for customer_id in customer_ids:
                 record = self.table.get(customer_id)
-                if not record or not only_if(record):
+                if not record:
                     continue
-                fresh.append(
-                    (
-                        customer_id,
-                        rescore(
-                            record,
-                            customer_id=customer_id,
-                            as_of=now,
-                            computed_at=now,
-                            params=self.params,
-                        ),
-                    )
+                if review:
+                    record_planned = plan_review(record, now, self.params)
+                    if not is_due(record_planned, now):
+                        if record_planned is not record:
+                            planned[customer_id] = record_planned
+                        continue
+                    record = record_planned
+                rescored = rescore(
+                    record, customer_id=customer_id, as_of=now, computed_at=now, params=self.params
                 )
+                fresh.append((customer_id, rescored))
             if fresh:
                 await self._emit(fresh)
             await self._prepare_table_writes()
+            for customer_id, record in planned.items():
+                self.table[customer_id] = record
             for customer_id, rescored in fresh:
                 self.table[customer_id] = rescored.record
             await self._table_written()
